@@ -1,0 +1,13 @@
+//! Controller plumbing the three binaries share (feature `runtime`): CLI arguments, logging, the admin
+//! HTTP server, metrics, an instrumented kube client, CRD checks, leader election and shutdown.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod crd_check;
+pub mod leader;
+pub mod metrics;
+pub mod readiness;
+pub mod shutdown;
+pub mod telemetry;
