@@ -1,1 +1,10 @@
+//! The harness for integration tests: the local environment (real API server, NATS, wadm), a fresh
+//! namespace per test with a dump on failure, waits with deadlines, a wadm API client, the product's
+//! binaries as processes, and the lattice-host simulator (a test double).
 
+pub mod env;
+pub mod lattice_sim;
+pub mod namespace;
+pub mod process;
+pub mod wadm;
+pub mod wait;

@@ -140,8 +140,8 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Classified 
 mod tests {
     use super::*;
 
-    fn c(method: Method, path: &str, query: Option<&str>) -> (&'static str, String) {
-        let classified = classify(&method, path, query);
+    fn c(method: &Method, path: &str, query: Option<&str>) -> (&'static str, String) {
+        let classified = classify(method, path, query);
         (classified.verb, classified.resource)
     }
 
@@ -149,20 +149,20 @@ mod tests {
     fn requests_map_to_kubernetes_verbs() {
         let table = [
             (
-                c(Method::GET, "/api/v1/namespaces/east/pods", None),
+                c(&Method::GET, "/api/v1/namespaces/east/pods", None),
                 ("list", "pods"),
             ),
             (
-                c(Method::GET, "/api/v1/pods", Some("watch=true&resourceVersion=5")),
+                c(&Method::GET, "/api/v1/pods", Some("watch=true&resourceVersion=5")),
                 ("watch", "pods"),
             ),
             (
-                c(Method::GET, "/api/v1/namespaces/east/secrets/creds", None),
+                c(&Method::GET, "/api/v1/namespaces/east/secrets/creds", None),
                 ("get", "secrets"),
             ),
             (
                 c(
-                    Method::PATCH,
+                    &Method::PATCH,
                     "/apis/k8s.wasmcloud.dev/v1alpha1/namespaces/east/wasmcloudhostconfigs/blue/status",
                     None,
                 ),
@@ -170,7 +170,7 @@ mod tests {
             ),
             (
                 c(
-                    Method::POST,
+                    &Method::POST,
                     "/apis/coordination.k8s.io/v1/namespaces/east/leases",
                     None,
                 ),
@@ -178,33 +178,33 @@ mod tests {
             ),
             (
                 c(
-                    Method::PUT,
+                    &Method::PUT,
                     "/apis/coordination.k8s.io/v1/namespaces/east/leases/x",
                     None,
                 ),
                 ("update", "leases"),
             ),
             (
-                c(Method::DELETE, "/api/v1/namespaces/east/services/web", None),
+                c(&Method::DELETE, "/api/v1/namespaces/east/services/web", None),
                 ("delete", "services"),
             ),
             (
-                c(Method::DELETE, "/api/v1/namespaces/east/services", None),
+                c(&Method::DELETE, "/api/v1/namespaces/east/services", None),
                 ("deletecollection", "services"),
             ),
             (
-                c(Method::GET, "/api/v1/namespaces/east", None),
+                c(&Method::GET, "/api/v1/namespaces/east", None),
                 ("get", "namespaces"),
             ),
             (
                 c(
-                    Method::GET,
+                    &Method::GET,
                     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y",
                     None,
                 ),
                 ("get", "customresourcedefinitions"),
             ),
-            (c(Method::GET, "/version", None), ("other", "nonresource")),
+            (c(&Method::GET, "/version", None), ("other", "nonresource")),
         ];
         for (got, (verb, resource)) in table {
             assert_eq!(got, (verb, resource.to_string()));

@@ -71,7 +71,7 @@ impl LeaderElection {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(%error, lease = %self.lease_name, "leader election attempt failed")
+                    tracing::warn!(%error, lease = %self.lease_name, "leader election attempt failed");
                 }
             }
             tokio::time::sleep(self.retry_period).await;

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The local environment, as plain processes on 127.0.0.1:
+#   etcd → kube-apiserver → kube-controller-manager + kube-scheduler → kwok (fake nodes) → NATS (JetStream) → wadm
+#
+#   env.sh up DIR      start everything with its state, logs and pid files under DIR; writes DIR/env
+#   env.sh down DIR    stop everything started in DIR (SIGTERM, then SIGKILL); logs stay in DIR/logs
+#   env.sh status DIR  which processes are running
+#
+# DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL and TOOLS_BIN, ready to `source`.
+# Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+KWOK_NODES=${KWOK_NODES:-2}
+SERVICE_CIDR=10.0.0.0/24   # 10.0.0.1 is the kubernetes Service (it is in the serving certificate)
+POD_CIDR=10.244.0.1/16     # pod IPs kwok hands out: API data only, nothing routes them
+
+log() { echo "[env] $*" >&2; }
+die() { log "$*"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS.
+wait_until() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${limit}s waiting for $what (logs: $dir/logs)"
+    sleep 0.2
+  done
+  log "$what: ready after $((SECONDS - started))s"
+}
+
+# launch NAME COMMAND...: starts COMMAND in its own session, logging to logs/NAME.log.
+launch() {
+  local name=$1; shift
+  setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$dir/pids/$name"
+  sleep 0.1
+  kill -0 "$(cat "$dir/pids/$name")" 2>/dev/null || die "$name exited at once: $(tail -5 "$dir/logs/$name.log")"
+}
+
+make_pki() {
+  local pki=$dir/pki
+  mkdir -p "$pki"
+  cat >"$pki/openssl.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign,digitalSignature
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.0.0.1
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+CNF
+  (
+    cd "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -sha256 -days 3650 -subj "/CN=wasmcloud-operator-test-ca" \
+      -config openssl.cnf -extensions ca -out ca.crt 2>/dev/null
+    issue() { # issue NAME SUBJECT EXTENSIONS
+      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -subj "$2" -config openssl.cnf -out "$1.csr" 2>/dev/null
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+        -extfile openssl.cnf -extensions "$3" -out "$1.crt" 2>/dev/null
+    }
+    issue apiserver "/CN=kube-apiserver" server
+    issue admin "/O=system:masters/CN=admin" client
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    chmod 600 ./*.key
+  )
+}
+
+write_kubeconfig() { # write_kubeconfig FILE PORT
+  cat >"$1" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$2
+    certificate-authority-data: $(base64 -w0 <"$dir/pki/ca.crt")
+users:
+- name: admin
+  user:
+    client-certificate-data: $(base64 -w0 <"$dir/pki/admin.crt")
+    client-key-data: $(base64 -w0 <"$dir/pki/admin.key")
+contexts:
+- name: local
+  context: {cluster: local, user: admin}
+current-context: local
+KC
+  chmod 600 "$1"
+}
+
+fake_node() { # fake_node INDEX
+  cat <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$1
+  annotations: {node.alpha.kubernetes.io/ttl: "0", kwok.x-k8s.io/node: fake}
+  labels: {kubernetes.io/arch: amd64, kubernetes.io/os: linux, kubernetes.io/hostname: kwok-node-$1, type: kwok}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "250"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "250"}
+  addresses: [{type: InternalIP, address: "10.1.0.$(($1 + 1))"}]
+  nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: fake, kubeProxyVersion: fake, bootID: "",
+             containerRuntimeVersion: "", kernelVersion: "", machineID: "", osImage: "", systemUUID: ""}
+NODE
+}
+
+up() {
+  if compgen -G "$dir/pids/*" >/dev/null; then die "$dir already has running processes: run '$0 down $dir' first"; fi
+  started=$SECONDS
+  local bin wadm
+  bin=$("$here/build-tools.sh" | tail -1)
+  wadm=$("$here/build-wadm.sh" | tail -1)
+  rm -rf "$dir/etcd" "$dir/nats" "$dir/pki" "$dir/certs"
+  mkdir -p "$dir"/{logs,pids,etcd,nats,certs}
+  dir=$(cd "$dir" && pwd)
+  make_pki
+  local etcd_port etcd_peer api_port kcm_port sched_port nats_port nats_mon
+  etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); kcm_port=$(free_port)
+  sched_port=$(free_port); nats_port=$(free_port); nats_mon=$(free_port)
+
+  launch etcd "$bin/etcd" --name=local --data-dir="$dir/etcd" \
+    --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls="http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer" \
+    --initial-cluster="local=http://127.0.0.1:$etcd_peer" --listen-metrics-urls="" \
+    --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
+  wait_until 60 "etcd" curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+  # --endpoint-reconciler-type=none: Endpoints may not hold a loopback address, which is all we have.
+  launch kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --endpoint-reconciler-type=none --cert-dir="$dir/certs/apiserver" \
+    --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
+    --client-ca-file="$dir/pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC --allow-privileged=true \
+    --profiling=false --v=1
+  wait_until 120 "kube-apiserver" curl -fsS --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$api_port/readyz"
+  write_kubeconfig "$dir/kubeconfig" "$api_port"
+  export KUBECONFIG=$dir/kubeconfig
+  local kubectl=$bin/kubectl
+
+  launch kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig="$KUBECONFIG" --authentication-kubeconfig="$KUBECONFIG" --authorization-kubeconfig="$KUBECONFIG" \
+    --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$dir/certs/kcm" \
+    --leader-elect=false --controllers='*' --use-service-account-credentials=false \
+    --service-account-private-key-file="$dir/pki/sa.key" --root-ca-file="$dir/pki/ca.crt" \
+    --kube-api-qps=200 --kube-api-burst=400 --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 --v=1
+  launch kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig="$KUBECONFIG" --authentication-kubeconfig="$KUBECONFIG" --authorization-kubeconfig="$KUBECONFIG" \
+    --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false \
+    --kube-api-qps=200 --kube-api-burst=400 --v=1
+  launch kwok "$bin/kwok" --kubeconfig="$KUBECONFIG" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr="$POD_CIDR" --node-lease-duration-seconds=40
+  wait_until 60 "kube-controller-manager" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  wait_until 60 "kube-scheduler" curl -fsSk "https://127.0.0.1:$sched_port/healthz"
+  for i in $(seq 0 $((KWOK_NODES - 1))); do fake_node "$i" | "$kubectl" apply -f - >/dev/null; done
+  "$kubectl" wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
+  log "$KWOK_NODES kwok nodes: ready after $((SECONDS - started))s"
+  wait_until 60 "default ServiceAccount" "$kubectl" -n default get serviceaccount default
+
+  launch nats-server "$bin/nats-server" -js -sd "$dir/nats" -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" \
+    --server_name local-hub
+  wait_until 30 "nats-server (JetStream)" curl -fsS "http://127.0.0.1:$nats_mon/healthz?js-enabled-only=true"
+  RUST_LIB_BACKTRACE=0 RUST_BACKTRACE=0 launch wadm "$wadm" -s "127.0.0.1:$nats_port" --cleanup-interval 20
+  # wadm is up once its API subscription (wadm.api.>) is visible to the server.
+  wait_until 60 "wadm" sh -c "curl -fsS 'http://127.0.0.1:$nats_mon/subsz?subs=1&limit=10000' | grep -q 'wadm.api.>'"
+
+  cat >"$dir/env" <<ENV
+export KUBECONFIG=$dir/kubeconfig
+export NATS_URL=nats://127.0.0.1:$nats_port
+export NATS_MONITOR_URL=http://127.0.0.1:$nats_mon
+export TOOLS_BIN=$bin
+export WADM_BIN=$wadm
+export WASMCLOUD_TEST_ENV=$dir
+ENV
+  log "up in $((SECONDS - started))s"
+  cat >&2 <<USAGE
+
+The local environment is running (logs in $dir/logs).
+  source $dir/env           # KUBECONFIG, NATS_URL, NATS_MONITOR_URL, TOOLS_BIN
+  \$TOOLS_BIN/kubectl get nodes
+  \$TOOLS_BIN/helm list -A
+NATS (JetStream) at nats://127.0.0.1:$nats_port, wadm on top of it, kube-apiserver at https://127.0.0.1:$api_port.
+Pod, node and Service IPs are API data only: nothing routes them, so kubectl logs/exec/port-forward do not work.
+Stop it with: make dev-down   (or $0 down $dir)
+USAGE
+}
+
+down() {
+  [ -d "$dir/pids" ] || return 0
+  local name pid
+  for name in wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    [ -f "$dir/pids/$name" ] || continue
+    pid=$(cat "$dir/pids/$name")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir/pids/$name"
+  done
+  log "stopped (logs kept in $dir/logs)"
+}
+
+status() {
+  local f
+  for f in "$dir"/pids/*; do
+    [ -f "$f" ] || continue
+    if kill -0 "$(cat "$f")" 2>/dev/null; then echo "$(basename "$f"): running"; else echo "$(basename "$f"): exited"; fi
+  done
+}
+
+[ $# -eq 2 ] || { echo "usage: $0 up|down|status DIR" >&2; exit 2; }
+dir=$2
+case $1 in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,86 @@
+//! A fresh namespace per test, and on failure a dump of what a person would look at: the objects and
+//! Events in it and the tail of every component log. Touches only the test's namespace.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use crate::env::TestEnv;
+
+/// What a test gets: the environment, an admin client and its own namespace.
+#[derive(Clone)]
+pub struct TestContext {
+    pub env: TestEnv,
+    pub client: Client,
+    pub namespace: String,
+}
+
+impl std::fmt::Debug for TestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestContext").field("namespace", &self.namespace).finish_non_exhaustive()
+    }
+}
+
+/// Runs `test` in a new namespace named after `prefix`; dumps the namespace and logs if it fails, and
+/// deletes the namespace either way.
+pub async fn with_namespace<F, Fut>(prefix: &str, test: F)
+where
+    F: FnOnce(TestContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let env = TestEnv::get();
+    let client = env.admin_client().await.expect("admin client");
+    env.ensure_crds(&client).await.expect("CRDs installed");
+    let namespace = format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let object = Namespace {
+        metadata: ObjectMeta { name: Some(namespace.clone()), ..ObjectMeta::default() },
+        ..Namespace::default()
+    };
+    namespaces.create(&PostParams::default(), &object).await.expect("namespace created");
+    let context = TestContext { env: env.clone(), client, namespace: namespace.clone() };
+
+    let outcome = AssertUnwindSafe(test(context)).catch_unwind().await;
+    let failed = !matches!(outcome, Ok(Ok(())));
+    if failed {
+        dump(&env, &namespace);
+    }
+    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("test in namespace {namespace} failed: {error:#}"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Prints the namespace's objects and Events and the tail of every log in the environment.
+pub fn dump(env: &TestEnv, namespace: &str) {
+    eprintln!("==== objects in {namespace}");
+    let kinds = "all,wasmcloudhostconfigs,applications,configmaps,serviceaccounts,roles,rolebindings,endpointslices";
+    run_and_print(env.kubectl().args(["get", kinds, "-n", namespace, "-o", "wide"]));
+    run_and_print(env.kubectl().args(["get", "wasmcloudhostconfigs,applications", "-n", namespace, "-o", "yaml"]));
+    eprintln!("==== events in {namespace}");
+    run_and_print(env.kubectl().args(["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"]));
+    let Ok(logs) = std::fs::read_dir(env.dir.join("logs")) else { return };
+    for log in logs.flatten() {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        eprintln!("==== last {} lines of {}", tail.len(), log.path().display());
+        for line in tail.into_iter().rev() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn run_and_print(command: &mut std::process::Command) {
+    match command.output() {
+        Ok(output) => {
+            eprintln!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        }
+        Err(error) => eprintln!("(could not run {command:?}: {error})"),
+    }
+}

@@ -1,0 +1,98 @@
+//! The product's binaries as local processes against the environment, with their logs kept beside the
+//! environment's (so a failing test's dump shows them). Touches only the processes it starts.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::env::TestEnv;
+use crate::wait;
+
+/// A running product binary; killed when dropped.
+#[derive(Debug)]
+pub struct OperatorProcess {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+    pub probe_port: u16,
+    pub metrics_port: u16,
+}
+
+/// Path of a workspace binary built by `cargo build` (the Makefile builds them before the tests).
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| TestEnv::repo_root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+impl OperatorProcess {
+    /// Starts `name` with `args` against the environment's API server, on free local admin ports.
+    pub fn start(env: &TestEnv, name: &str, kubeconfig: &std::path::Path, args: &[&str]) -> anyhow::Result<Self> {
+        let (probe_port, metrics_port) = (free_port()?, free_port()?);
+        let log = env.dir.join("logs").join(format!("{name}-{probe_port}.log"));
+        let file = std::fs::File::create(&log)?;
+        let child = Command::new(binary(name))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", kubeconfig)
+            .env("NATS_URL", &env.nats_url)
+            .env("LOG_LEVEL", "info")
+            .env("HEALTH_PROBE_BIND_ADDRESS", format!("127.0.0.1:{probe_port}"))
+            .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{metrics_port}"))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self { name: name.to_string(), child, log, probe_port, metrics_port })
+    }
+
+    /// Waits until /readyz answers 200.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let port = self.probe_port;
+        let result = wait::until("readyz", timeout, || async move {
+            match http_get(port, "/readyz").await {
+                Ok((200, _)) => Ok(()),
+                Ok((code, body)) => Err(format!("{code} {body}")),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await;
+        if result.is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                anyhow::bail!("{} exited with {status}: {}", self.name, self.log_text());
+            }
+        }
+        result
+    }
+
+    /// The /metrics text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(http_get(self.metrics_port, "/metrics").await?.1)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A minimal HTTP/1.1 GET on 127.0.0.1 (no client library needed for three admin endpoints).
+pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

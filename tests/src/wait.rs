@@ -1,0 +1,41 @@
+//! Waiting for a condition with a deadline (never a fixed sleep). Pure timing helpers.
+
+use std::future::Future;
+use std::time::Duration;
+
+use kube::runtime::wait::{Condition, await_condition};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+/// Waits, through a watch, until the named object satisfies `condition`; fails after `timeout`.
+pub async fn for_object<K>(api: &Api<K>, name: &str, timeout: Duration, condition: impl Condition<K>) -> anyhow::Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    match tokio::time::timeout(timeout, await_condition(api.clone(), name, condition)).await {
+        Ok(Ok(Some(object))) => Ok(object),
+        Ok(Ok(None)) => anyhow::bail!("{name} was deleted while waiting"),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => anyhow::bail!("{name} did not reach the expected state within {timeout:?}"),
+    }
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`; for state outside Kubernetes (NATS, wadm) that
+/// has no watch. Fails after `timeout` with the last observation.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match probe().await {
+            Ok(value) => return Ok(value),
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
