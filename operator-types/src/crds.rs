@@ -18,11 +18,11 @@ pub fn all() -> Vec<GeneratedCrd> {
     vec![
         GeneratedCrd {
             file_name: "wasmcloudhostconfigs.k8s.wasmcloud.dev.yaml",
-            crd: WasmCloudHostConfig::crd(),
+            crd: without_unknown_formats(WasmCloudHostConfig::crd()),
         },
         GeneratedCrd {
             file_name: "applications.core.oam.dev.yaml",
-            crd: Application::crd(),
+            crd: without_unknown_formats(Application::crd()),
         },
     ]
 }
@@ -30,4 +30,52 @@ pub fn all() -> Vec<GeneratedCrd> {
 /// The name of the CRD that defines `K` (what `kubectl get crd` shows).
 pub fn name_of<K: CustomResourceExt>() -> String {
     K::crd_name().to_string()
+}
+
+/// Formats the API server knows; schemars also writes `uint32` and the like, which the API server warns
+/// about on every apply. Dropping them loses nothing: the ranges are in `minimum`/`maximum`.
+const KNOWN_FORMATS: &[&str] = &[
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "binary",
+    "date",
+    "date-time",
+    "password",
+    "int-or-string",
+];
+
+fn without_unknown_formats(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let unknown = map
+                    .get("format")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|f| !KNOWN_FORMATS.contains(&f));
+                if unknown {
+                    map.remove("format");
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            let mut value = serde_json::to_value(&*schema).unwrap_or_default();
+            walk(&mut value);
+            if let Ok(cleaned) = serde_json::from_value(value) {
+                *schema = cleaned;
+            }
+        }
+    }
+    crd
 }

@@ -12,6 +12,27 @@ fn structural_problems(node: &Value, path: &str, problems: &mut Vec<String>) {
     if !map.contains_key("type") && !preserves && !int_or_string {
         problems.push(format!("{path}: no type"));
     }
+    let known = [
+        "int32",
+        "int64",
+        "float",
+        "double",
+        "byte",
+        "binary",
+        "date",
+        "date-time",
+        "password",
+        "int-or-string",
+    ];
+    if let Some(format) = map
+        .get("format")
+        .and_then(Value::as_str)
+        .filter(|f| !known.contains(f))
+    {
+        problems.push(format!(
+            "{path}: format {format} makes the API server warn on every apply"
+        ));
+    }
     for forbidden in ["$ref", "definitions", "$defs", "oneOf", "additionalItems"] {
         if map.contains_key(forbidden) {
             problems.push(format!("{path}: has {forbidden}"));

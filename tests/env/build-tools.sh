@@ -19,9 +19,9 @@ minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
 staging_version="v0.${K8S_VERSION#v1.}"
 key=$( { cat "$here/versions.env" "$0"; go version; } | sha256sum | cut -c1-12)
 bin="$CACHE/bin-$K8S_VERSION-$key"
-want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm nats-server"
+want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm nats-server kwok-stages.yaml"
 
-complete() { for b in $want; do [ -x "$bin/$b" ] || return 1; done; }
+complete() { for b in $want; do [ -e "$bin/$b" ] || return 1; done; }
 if complete; then log "cache hit: $bin"; echo "$bin"; exit 0; fi
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
@@ -76,6 +76,13 @@ cp go.mod go.sum "$out/"
 cd "$CACHE"
 log "building kwok $KWOK_VERSION"
 GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+# kwok ships its Stages (what happens to nodes and pods, and when) as data in its module; the controller
+# needs them in its --config file.
+kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+for stage in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  echo "---"; cat "$kwok_dir/kustomize/stage/$stage"
+done > "$out/kwok-stages.yaml"
 log "building helm $HELM_VERSION"
 hv="helm.sh/helm/v3"
 GOBIN="$out" go install -trimpath -ldflags "-s -w -X $hv/internal/version.version=$HELM_VERSION \
@@ -85,7 +92,7 @@ GOBIN="$out" go install -trimpath -ldflags "-s -w -X $hv/internal/version.versio
 log "building nats-server $NATS_SERVER_VERSION"
 GOBIN="$out" go install -trimpath -ldflags "-s -w" "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 
-for b in $want; do [ -x "$out/$b" ] || { log "missing $b after the build"; exit 1; }; done
+for b in $want; do [ -e "$out/$b" ] || { log "missing $b after the build"; exit 1; }; done
 "$out/kube-apiserver" --version >&2
 rm -rf "$bin" "$wrapper"; mv "$out" "$bin"
 log "built in $(( $(date +%s) - started ))s; cache uses $(du -sh "$CACHE" | cut -f1)"

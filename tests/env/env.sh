@@ -22,11 +22,15 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS.
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS, or at once
+# if the process named WHAT (when there is one) has exited.
 wait_until() {
   local limit=$1 what=$2; shift 2
   local deadline=$((SECONDS + limit))
   until "$@" >/dev/null 2>&1; do
+    if [ -f "$dir/pids/$what" ] && ! kill -0 "$(cat "$dir/pids/$what")" 2>/dev/null; then
+      die "$what exited: $(tail -3 "$dir/logs/$what.log")"
+    fi
     [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${limit}s waiting for $what (logs: $dir/logs)"
     sleep 0.2
   done
@@ -151,7 +155,8 @@ up() {
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --endpoint-reconciler-type=none --cert-dir="$dir/certs/apiserver" \
     --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
-    --client-ca-file="$dir/pki/ca.crt" \
+    --client-ca-file="$dir/pki/ca.crt" --requestheader-client-ca-file="$dir/pki/ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC --allow-privileged=true \
@@ -171,7 +176,7 @@ up() {
     --kubeconfig="$KUBECONFIG" --authentication-kubeconfig="$KUBECONFIG" --authorization-kubeconfig="$KUBECONFIG" \
     --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false \
     --kube-api-qps=200 --kube-api-burst=400 --v=1
-  launch kwok "$bin/kwok" --kubeconfig="$KUBECONFIG" \
+  launch kwok "$bin/kwok" --kubeconfig="$KUBECONFIG" --config="$bin/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --cidr="$POD_CIDR" --node-lease-duration-seconds=40
   wait_until 60 "kube-controller-manager" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
@@ -183,10 +188,10 @@ up() {
 
   launch nats-server "$bin/nats-server" -js -sd "$dir/nats" -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" \
     --server_name local-hub
-  wait_until 30 "nats-server (JetStream)" curl -fsS "http://127.0.0.1:$nats_mon/healthz?js-enabled-only=true"
+  wait_until 30 nats-server curl -fsS "http://127.0.0.1:$nats_mon/healthz?js-enabled-only=true"
   RUST_LIB_BACKTRACE=0 RUST_BACKTRACE=0 launch wadm "$wadm" -s "127.0.0.1:$nats_port" --cleanup-interval 20
   # wadm is up once its API subscription (wadm.api.>) is visible to the server.
-  wait_until 60 "wadm" sh -c "curl -fsS 'http://127.0.0.1:$nats_mon/subsz?subs=1&limit=10000' | grep -q 'wadm.api.>'"
+  wait_until 60 "wadm" sh -c "curl -fsS 'http://127.0.0.1:$nats_mon/subsz?subs=1&limit=10000' | grep -q 'wadm[.]api[.]'"
 
   cat >"$dir/env" <<ENV
 export KUBECONFIG=$dir/kubeconfig

@@ -63,8 +63,12 @@ impl TestEnv {
 
     pub fn helm(&self) -> Command {
         let mut command = Command::new(self.tools_bin.join("helm"));
-        command.env("KUBECONFIG", &self.kubeconfig).env("HELM_CACHE_HOME", self.dir.join("helm/cache"));
-        command.env("HELM_CONFIG_HOME", self.dir.join("helm/config")).env("HELM_DATA_HOME", self.dir.join("helm/data"));
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", self.dir.join("helm/cache"));
+        command
+            .env("HELM_CONFIG_HOME", self.dir.join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.join("helm/data"));
         command
     }
 
@@ -77,7 +81,13 @@ impl TestEnv {
                     let name = generated.crd.metadata.name.clone().unwrap_or_default();
                     let params = PatchParams::apply("wasmcloud-operator-tests").force();
                     api.patch(&name, &params, &Patch::Apply(&generated.crd)).await?;
-                    wait::for_object(&api, &name, Duration::from_secs(30), conditions::is_crd_established()).await?;
+                    wait::for_object(
+                        &api,
+                        &name,
+                        Duration::from_secs(30),
+                        conditions::is_crd_established(),
+                    )
+                    .await?;
                 }
                 anyhow::Ok(())
             })
@@ -87,7 +97,10 @@ impl TestEnv {
 
     /// The repository root (for fixtures, charts and built binaries).
     pub fn repo_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 }
 

@@ -28,7 +28,9 @@ pub struct SimulatedLattice {
 
 impl std::fmt::Debug for SimulatedLattice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatedLattice").field("lattice", &self.lattice).finish_non_exhaustive()
+        f.debug_struct("SimulatedLattice")
+            .field("lattice", &self.lattice)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +53,10 @@ pub struct SimulatedHost {
 
 impl std::fmt::Debug for SimulatedHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatedHost").field("id", &self.id).field("labels", &self.labels).finish_non_exhaustive()
+        f.debug_struct("SimulatedHost")
+            .field("id", &self.id)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,7 +71,9 @@ impl SimulatedLattice {
     pub async fn start(nats: async_nats::Client, lattice: &str) -> anyhow::Result<Self> {
         let shared = Arc::new(Mutex::new(LatticeState::default()));
         let subject = format!("wasmbus.ctl.v1.{lattice}.>");
-        let mut requests = nats.queue_subscribe(subject, format!("lattice-sim-{lattice}")).await?;
+        let mut requests = nats
+            .queue_subscribe(subject, format!("lattice-sim-{lattice}"))
+            .await?;
         let (nats2, lattice2, shared2) = (nats.clone(), lattice.to_string(), shared.clone());
         let responder = tokio::spawn(async move {
             while let Some(message) = requests.next().await {
@@ -76,7 +83,12 @@ impl SimulatedLattice {
             }
         });
         nats.flush().await?;
-        Ok(Self { nats, lattice: lattice.to_string(), shared, responder })
+        Ok(Self {
+            nats,
+            lattice: lattice.to_string(),
+            shared,
+            responder,
+        })
     }
 
     pub fn lattice(&self) -> &str {
@@ -84,7 +96,11 @@ impl SimulatedLattice {
     }
 
     /// Starts a host with these labels (plus the usual `hostcore.*` ones) and announces it.
-    pub async fn start_host(&self, friendly_name: &str, labels: &[(&str, &str)]) -> anyhow::Result<SimulatedHost> {
+    pub async fn start_host(
+        &self,
+        friendly_name: &str,
+        labels: &[(&str, &str)],
+    ) -> anyhow::Result<SimulatedHost> {
         let id = host_id();
         let mut all_labels: BTreeMap<String, String> = [
             ("hostcore.os", "linux"),
@@ -111,8 +127,14 @@ impl SimulatedLattice {
             tasks: Vec::new(),
         };
         // Requests addressed to this host: <category>.<operation>.<host id>, and the lattice-wide ping.
-        let mut own = self.nats.subscribe(format!("wasmbus.ctl.v1.{}.*.*.{id}", self.lattice)).await?;
-        let mut ping = self.nats.subscribe(format!("wasmbus.ctl.v1.{}.host.ping", self.lattice)).await?;
+        let mut own = self
+            .nats
+            .subscribe(format!("wasmbus.ctl.v1.{}.*.*.{id}", self.lattice))
+            .await?;
+        let mut ping = self
+            .nats
+            .subscribe(format!("wasmbus.ctl.v1.{}.host.ping", self.lattice))
+            .await?;
         self.nats.flush().await?;
         let started = Instant::now();
         let context = HostContext {
@@ -137,7 +159,12 @@ impl SimulatedLattice {
                 }
             }
         }));
-        context.emit("host_started", json!({"labels": context.labels, "friendly_name": friendly_name})).await?;
+        context
+            .emit(
+                "host_started",
+                json!({"labels": context.labels, "friendly_name": friendly_name}),
+            )
+            .await?;
         let beats = context.clone();
         host.tasks.push(tokio::spawn(async move {
             loop {
@@ -170,7 +197,12 @@ impl SimulatedHost {
             inventory: self.inventory.clone(),
             started: Instant::now(),
         };
-        context.emit("host_stopped", json!({"labels": self.labels, "reason": "simulator stopped"})).await?;
+        context
+            .emit(
+                "host_stopped",
+                json!({"labels": self.labels, "reason": "simulator stopped"}),
+            )
+            .await?;
         self.nats.flush().await?;
         Ok(())
     }
@@ -178,7 +210,10 @@ impl SimulatedHost {
     /// Components and providers wadm has placed on this host (ids).
     pub fn running(&self) -> (Vec<String>, Vec<String>) {
         let inventory = lock(&self.inventory);
-        (inventory.components.keys().cloned().collect(), inventory.providers.keys().cloned().collect())
+        (
+            inventory.components.keys().cloned().collect(),
+            inventory.providers.keys().cloned().collect(),
+        )
     }
 
     fn abort_tasks(&mut self) {
@@ -275,13 +310,19 @@ impl HostContext {
                            "provider_id": id, "host_id": self.id}),
                 )
                 .await?;
-                self.emit("health_check_passed", json!({"provider_id": id, "host_id": self.id})).await
+                self.emit(
+                    "health_check_passed",
+                    json!({"provider_id": id, "host_id": self.id}),
+                )
+                .await
             }
             (Some("provider"), Some("stop")) => {
                 let id = text(&body, "provider_id");
                 let removed = lock(&self.inventory).providers.remove(&id);
                 respond(&self.nats, message, ok(None)).await?;
-                let annotations = removed.and_then(|p| p.get("annotations").cloned()).unwrap_or_else(|| json!({}));
+                let annotations = removed
+                    .and_then(|p| p.get("annotations").cloned())
+                    .unwrap_or_else(|| json!({}));
                 self.emit(
                     "provider_stopped",
                     json!({"annotations": annotations, "provider_id": id, "reason": "stop requested",
@@ -303,12 +344,21 @@ async fn answer_lattice_request(
     message: &async_nats::Message,
 ) -> anyhow::Result<()> {
     let tokens: Vec<&str> = message.subject.split('.').collect();
-    let (category, operation, argument) = (tokens.get(4).copied(), tokens.get(5).copied(), tokens.get(6).copied());
-    let body: Value =
-        if message.payload.is_empty() { json!({}) } else { serde_json::from_slice(&message.payload)? };
+    let (category, operation, argument) = (
+        tokens.get(4).copied(),
+        tokens.get(5).copied(),
+        tokens.get(6).copied(),
+    );
+    let body: Value = if message.payload.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&message.payload)?
+    };
     let source = lock(shared).event_source.clone();
     let same_link = |a: &Value, b: &Value| {
-        ["source_id", "name", "wit_namespace", "wit_package"].iter().all(|k| a.get(k) == b.get(k))
+        ["source_id", "name", "wit_namespace", "wit_package"]
+            .iter()
+            .all(|k| a.get(k) == b.get(k))
     };
     match (category, operation, argument) {
         (Some("link"), Some("get"), _) => {
@@ -345,7 +395,14 @@ async fn answer_lattice_request(
         (Some("config"), Some("del"), Some(name)) => {
             lock(shared).configs.remove(name);
             respond(nats, message, ok(None)).await?;
-            publish_event(nats, lattice, &source, "config_deleted", json!({"config_name": name})).await
+            publish_event(
+                nats,
+                lattice,
+                &source,
+                "config_deleted",
+                json!({"config_name": name}),
+            )
+            .await
         }
         (Some("claims"), Some("get"), _) => respond(nats, message, ok(Some(json!([])))).await,
         // Host-addressed and ping requests are answered by the hosts themselves.
@@ -369,13 +426,22 @@ async fn publish_event(
         "time": k8s_openapi::jiff::Timestamp::now().to_string(),
         "data": data,
     });
-    nats.publish(format!("wasmbus.evt.{lattice}.{kind}"), serde_json::to_vec(&event)?.into()).await?;
+    nats.publish(
+        format!("wasmbus.evt.{lattice}.{kind}"),
+        serde_json::to_vec(&event)?.into(),
+    )
+    .await?;
     Ok(())
 }
 
-async fn respond(nats: &async_nats::Client, message: &async_nats::Message, reply: Value) -> anyhow::Result<()> {
+async fn respond(
+    nats: &async_nats::Client,
+    message: &async_nats::Message,
+    reply: Value,
+) -> anyhow::Result<()> {
     if let Some(reply_to) = &message.reply {
-        nats.publish(reply_to.clone(), serde_json::to_vec(&reply)?.into()).await?;
+        nats.publish(reply_to.clone(), serde_json::to_vec(&reply)?.into())
+            .await?;
     }
     Ok(())
 }
@@ -388,7 +454,10 @@ fn ok(response: Option<Value>) -> Value {
 }
 
 fn text(body: &Value, key: &str) -> String {
-    body.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    body.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

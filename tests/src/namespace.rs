@@ -21,7 +21,9 @@ pub struct TestContext {
 
 impl std::fmt::Debug for TestContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestContext").field("namespace", &self.namespace).finish_non_exhaustive()
+        f.debug_struct("TestContext")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,11 +40,21 @@ where
     let namespace = format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let object = Namespace {
-        metadata: ObjectMeta { name: Some(namespace.clone()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
         ..Namespace::default()
     };
-    namespaces.create(&PostParams::default(), &object).await.expect("namespace created");
-    let context = TestContext { env: env.clone(), client, namespace: namespace.clone() };
+    namespaces
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("namespace created");
+    let context = TestContext {
+        env: env.clone(),
+        client,
+        namespace: namespace.clone(),
+    };
 
     let outcome = AssertUnwindSafe(test(context)).catch_unwind().await;
     let failed = !matches!(outcome, Ok(Ok(())));
@@ -60,13 +72,36 @@ where
 /// Prints the namespace's objects and Events and the tail of every log in the environment.
 pub fn dump(env: &TestEnv, namespace: &str) {
     eprintln!("==== objects in {namespace}");
-    let kinds = "all,wasmcloudhostconfigs,applications,configmaps,serviceaccounts,roles,rolebindings,endpointslices";
+    let kinds =
+        "all,wasmcloudhostconfigs,applications,configmaps,serviceaccounts,roles,rolebindings,endpointslices";
     run_and_print(env.kubectl().args(["get", kinds, "-n", namespace, "-o", "wide"]));
-    run_and_print(env.kubectl().args(["get", "wasmcloudhostconfigs,applications", "-n", namespace, "-o", "yaml"]));
+    run_and_print(env.kubectl().args([
+        "get",
+        "wasmcloudhostconfigs,applications",
+        "-n",
+        namespace,
+        "-o",
+        "yaml",
+    ]));
     eprintln!("==== events in {namespace}");
-    run_and_print(env.kubectl().args(["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"]));
-    let Ok(logs) = std::fs::read_dir(env.dir.join("logs")) else { return };
-    for log in logs.flatten() {
+    run_and_print(
+        env.kubectl()
+            .args(["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"]),
+    );
+    let Ok(logs) = std::fs::read_dir(env.dir.join("logs")) else {
+        return;
+    };
+    // The control plane's own logs are long and rarely the story; they stay on disk in logs/.
+    let control_plane = [
+        "etcd.log",
+        "kube-apiserver.log",
+        "kube-controller-manager.log",
+        "kube-scheduler.log",
+    ];
+    for log in logs
+        .flatten()
+        .filter(|l| !control_plane.iter().any(|c| l.file_name() == *c))
+    {
         let text = std::fs::read_to_string(log.path()).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
         eprintln!("==== last {} lines of {}", tail.len(), log.path().display());
@@ -79,7 +114,11 @@ pub fn dump(env: &TestEnv, namespace: &str) {
 fn run_and_print(command: &mut std::process::Command) {
     match command.output() {
         Ok(output) => {
-            eprintln!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            eprintln!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         Err(error) => eprintln!("(could not run {command:?}: {error})"),
     }

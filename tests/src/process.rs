@@ -22,15 +22,25 @@ pub struct OperatorProcess {
 
 /// Path of a workspace binary built by `cargo build` (the Makefile builds them before the tests).
 pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| TestEnv::repo_root().join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| TestEnv::repo_root().join("target"), PathBuf::from);
     let path = target.join("debug").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
 impl OperatorProcess {
     /// Starts `name` with `args` against the environment's API server, on free local admin ports.
-    pub fn start(env: &TestEnv, name: &str, kubeconfig: &std::path::Path, args: &[&str]) -> anyhow::Result<Self> {
+    pub fn start(
+        env: &TestEnv,
+        name: &str,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let (probe_port, metrics_port) = (free_port()?, free_port()?);
         let log = env.dir.join("logs").join(format!("{name}-{probe_port}.log"));
         let file = std::fs::File::create(&log)?;
@@ -48,7 +58,13 @@ impl OperatorProcess {
             .stderr(file)
             .kill_on_drop(true)
             .spawn()?;
-        Ok(Self { name: name.to_string(), child, log, probe_port, metrics_port })
+        Ok(Self {
+            name: name.to_string(),
+            child,
+            log,
+            probe_port,
+            metrics_port,
+        })
     }
 
     /// Waits until /readyz answers 200.
@@ -62,10 +78,10 @@ impl OperatorProcess {
             }
         })
         .await;
-        if result.is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                anyhow::bail!("{} exited with {status}: {}", self.name, self.log_text());
-            }
+        if result.is_err()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            anyhow::bail!("{} exited with {status}: {}", self.name, self.log_text());
         }
         result
     }
@@ -88,8 +104,15 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     stream.write_all(request.as_bytes()).await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
-    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 

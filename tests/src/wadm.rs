@@ -13,7 +13,10 @@ pub struct WadmApi {
 
 impl WadmApi {
     pub fn new(nats: async_nats::Client, lattice: &str) -> Self {
-        Self { nats, lattice: lattice.to_string() }
+        Self {
+            nats,
+            lattice: lattice.to_string(),
+        }
     }
 
     /// Sends one request and returns wadm's JSON reply.
@@ -22,9 +25,12 @@ impl WadmApi {
             Some(name) => format!("wadm.api.{}.model.{operation}.{name}", self.lattice),
             None => format!("wadm.api.{}.model.{operation}", self.lattice),
         };
-        let reply = tokio::time::timeout(Duration::from_secs(10), self.nats.request(subject.clone(), body.into()))
-            .await
-            .map_err(|_| anyhow::anyhow!("wadm did not answer {subject} within 10s"))??;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.nats.request(subject.clone(), body.into()),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("wadm did not answer {subject} within 10s"))??;
         Ok(serde_json::from_slice(&reply.payload)?)
     }
 
@@ -34,7 +40,10 @@ impl WadmApi {
     }
 
     pub async fn deploy(&self, name: &str, version: Option<&str>) -> anyhow::Result<Value> {
-        let body = version.map(|v| serde_json::to_vec(&json!({"version": v}))).transpose()?.unwrap_or_default();
+        let body = version
+            .map(|v| serde_json::to_vec(&json!({"version": v})))
+            .transpose()?
+            .unwrap_or_default();
         self.call("deploy", Some(name), body).await
     }
 

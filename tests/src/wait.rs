@@ -8,7 +8,12 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 /// Waits, through a watch, until the named object satisfies `condition`; fails after `timeout`.
-pub async fn for_object<K>(api: &Api<K>, name: &str, timeout: Duration, condition: impl Condition<K>) -> anyhow::Result<K>
+pub async fn for_object<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    condition: impl Condition<K>,
+) -> anyhow::Result<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {

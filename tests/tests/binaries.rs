@@ -7,17 +7,36 @@ use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::process::{OperatorProcess, binary, http_get};
 use wasmcloud_operator_types::runtime::crd_check;
 
-const BINARIES: [&str; 3] = ["wasmcloud-host-operator", "wasmcloud-service-syncer", "wasmcloud-app-status-bridge"];
+const BINARIES: [&str; 3] = [
+    "wasmcloud-host-operator",
+    "wasmcloud-service-syncer",
+    "wasmcloud-app-status-bridge",
+];
 
 #[test]
 fn every_binary_prints_its_version_and_help() {
     for name in BINARIES {
-        let version = std::process::Command::new(binary(name)).arg("--version").output().expect("runs");
+        let version = std::process::Command::new(binary(name))
+            .arg("--version")
+            .output()
+            .expect("runs");
         assert!(version.status.success());
-        assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
-        let help = std::process::Command::new(binary(name)).arg("--help").output().expect("runs");
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+        let help = std::process::Command::new(binary(name))
+            .arg("--help")
+            .output()
+            .expect("runs");
         let help = String::from_utf8_lossy(&help.stdout).to_string();
-        for flag in ["--kubeconfig", "--metrics-bind-address", "--health-probe-bind-address", "--leader-elect", "[env: "] {
+        for flag in [
+            "--kubeconfig",
+            "--metrics-bind-address",
+            "--health-probe-bind-address",
+            "--leader-elect",
+            "[env: ",
+        ] {
             assert!(help.contains(flag), "{name} --help lacks {flag}:\n{help}");
         }
     }
@@ -49,18 +68,30 @@ async fn a_missing_crd_is_named_with_the_command_that_installs_it() {
             .await
             .expect_err("no such CRD");
         let message = error.to_string();
-        assert!(message.contains("widgets.example.invalid is not installed"), "{message}");
-        assert!(message.contains("kubectl apply -f deploy/crds/widgets.example.invalid.yaml"), "{message}");
+        assert!(
+            message.contains("widgets.example.invalid is not installed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("kubectl apply -f deploy/crds/widgets.example.invalid.yaml"),
+            "{message}"
+        );
         Ok(())
     })
     .await;
 }
 
 async fn is_leader(process: &OperatorProcess) -> bool {
-    process.metrics().await.is_ok_and(|m| m.contains("leader_election_master_status 1"))
+    process
+        .metrics()
+        .await
+        .is_ok_and(|m| m.lines().any(|l| l == "leader_election_master_status 1"))
 }
 
-async fn wait_for_one_leader<'a>(processes: &'a [&'a OperatorProcess], within: Duration) -> anyhow::Result<usize> {
+async fn wait_for_one_leader<'a>(
+    processes: &'a [&'a OperatorProcess],
+    within: Duration,
+) -> anyhow::Result<usize> {
     wasmcloud_operator_tests::wait::until("exactly one leader", within, || async {
         let mut leaders = Vec::new();
         for (index, process) in processes.iter().enumerate() {
@@ -68,7 +99,11 @@ async fn wait_for_one_leader<'a>(processes: &'a [&'a OperatorProcess], within: D
                 leaders.push(index);
             }
         }
-        if leaders.len() == 1 { Ok(leaders[0]) } else { Err(format!("leaders: {leaders:?}")) }
+        if leaders.len() == 1 {
+            Ok(leaders[0])
+        } else {
+            Err(format!("leaders: {leaders:?}"))
+        }
     })
     .await
 }
@@ -93,19 +128,30 @@ async fn two_replicas_elect_one_leader_and_a_standby_takes_over() {
         first.wait_ready(Duration::from_secs(30)).await?;
         second.wait_ready(Duration::from_secs(30)).await?;
         let leader = wait_for_one_leader(&[&first, &second], Duration::from_secs(20)).await?;
-        let (mut gone, standby) = if leader == 0 { (first, second) } else { (second, first) };
+        let (mut gone, standby) = if leader == 0 {
+            (first, second)
+        } else {
+            (second, first)
+        };
 
         // SIGKILL: no release, so the standby waits for the lease to expire (4 s) and takes over.
         gone.child.kill().await?;
         wasmcloud_operator_tests::wait::until("standby to lead", Duration::from_secs(15), || async {
-            if is_leader(&standby).await { Ok(()) } else { Err("not yet".to_string()) }
+            if is_leader(&standby).await {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
         })
         .await?;
 
         // A fresh replica stays standby while the leader lives.
         let mut third = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)?;
         third.wait_ready(Duration::from_secs(30)).await?;
-        assert_eq!(wait_for_one_leader(&[&standby, &third], Duration::from_secs(10)).await?, 0);
+        assert_eq!(
+            wait_for_one_leader(&[&standby, &third], Duration::from_secs(10)).await?,
+            0
+        );
         Ok(())
     })
     .await;

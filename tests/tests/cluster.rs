@@ -40,7 +40,11 @@ async fn deployment_pods_run_with_ips_and_are_garbage_collected() {
                     .filter(|s| s.phase.as_deref() == Some("Running"))
                     .filter_map(|s| s.pod_ip.clone())
                     .collect();
-                if ready.len() == 3 { Ok(ready) } else { Err(format!("{} of 3", ready.len())) }
+                if ready.len() == 3 {
+                    Ok(ready)
+                } else {
+                    Err(format!("{} of 3", ready.len()))
+                }
             }
         })
         .await?;
@@ -51,7 +55,11 @@ async fn deployment_pods_run_with_ips_and_are_garbage_collected() {
             let (pods, selector) = (pods.clone(), selector.clone());
             async move {
                 let left = pods.list(&selector).await.map_err(|e| e.to_string())?.items.len();
-                if left == 0 { Ok(()) } else { Err(format!("{left} pods left")) }
+                if left == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{left} pods left"))
+                }
             }
         })
         .await

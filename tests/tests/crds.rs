@@ -8,7 +8,9 @@ use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 fn fixture(path: &str) -> Value {
-    let file = wasmcloud_operator_tests::env::TestEnv::repo_root().join("operator-types/tests/fixtures").join(path);
+    let file = wasmcloud_operator_tests::env::TestEnv::repo_root()
+        .join("operator-types/tests/fixtures")
+        .join(path);
     serde_yaml::from_str(&std::fs::read_to_string(&file).expect("fixture")).expect("fixture parses")
 }
 
@@ -35,9 +37,13 @@ fn host_config(name: &str, spec: Value) -> Value {
 async fn old_quickstart_host_config_is_accepted_and_defaulted_by_the_api_server() {
     with_namespace("crd-quickstart", |ctx| async move {
         let api = dynamic_api::<WasmCloudHostConfig>(&ctx);
-        let created = create(&api, fixture("old-operator/quickstart_wasmcloud-host.yaml"), &ctx.namespace)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let created = create(
+            &api,
+            fixture("old-operator/quickstart_wasmcloud-host.yaml"),
+            &ctx.namespace,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         let spec = &created["spec"];
         assert_eq!(spec["hostReplicas"], 1);
         assert_eq!(spec["natsAddress"], "nats://nats.default.svc.cluster.local");
@@ -57,16 +63,26 @@ async fn old_annotated_example_is_rejected_with_what_to_change_and_accepted_once
     with_namespace("crd-annotated", |ctx| async move {
         let api = dynamic_api::<WasmCloudHostConfig>(&ctx);
         let mut example = fixture("old-operator/full-config_wasmcloud-annotated.yaml");
-        let error = create(&api, example.clone(), &ctx.namespace).await.expect_err("rejected as written");
-        assert!(error.contains("podTemplateAdditions is already a PodSpec"), "{error}");
+        let error = create(&api, example.clone(), &ctx.namespace)
+            .await
+            .expect_err("rejected as written");
+        assert!(
+            error.contains("podTemplateAdditions is already a PodSpec"),
+            "{error}"
+        );
 
         // Doing what the message says is enough; the old resources spelling is accepted and kept.
         let additions = &mut example["spec"]["schedulingOptions"]["podTemplateAdditions"];
         *additions = additions["spec"].clone();
-        let created = create(&api, example, &ctx.namespace).await.map_err(anyhow::Error::msg)?;
+        let created = create(&api, example, &ctx.namespace)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let resources = &created["spec"]["schedulingOptions"]["resources"];
         assert_eq!(resources["wasmCloudHost"]["requests"]["cpu"], "1", "not pruned");
-        assert_eq!(created["spec"]["schedulingOptions"]["podTemplateAdditions"]["nodeSelector"]["kubernetes.io/os"], "linux");
+        assert_eq!(
+            created["spec"]["schedulingOptions"]["podTemplateAdditions"]["nodeSelector"]["kubernetes.io/os"],
+            "linux"
+        );
         Ok(())
     })
     .await;
@@ -83,17 +99,53 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
             spec
         };
         let table: Vec<(&str, Value, &str)> = vec![
-            ("empty-lattice", with(json!({"lattice": ""})), "lattice must be non-empty"),
-            ("dotted-lattice", with(json!({"lattice": "blue.east"})), "NATS subject token"),
+            (
+                "empty-lattice",
+                with(json!({"lattice": ""})),
+                "lattice must be non-empty",
+            ),
+            (
+                "dotted-lattice",
+                with(json!({"lattice": "blue.east"})),
+                "NATS subject token",
+            ),
             ("no-version", json!({"lattice": "blue"}), "set spec.version"),
-            ("too-many-hosts", with(json!({"hostReplicas": 20000})), "hostReplicas must be between 0 and 10000"),
-            ("bad-address", with(json!({"natsAddress": "http://nats:4222"})), "natsAddress must be"),
+            (
+                "too-many-hosts",
+                with(json!({"hostReplicas": 20000})),
+                "hostReplicas must be between 0 and 10000",
+            ),
+            (
+                "bad-address",
+                with(json!({"natsAddress": "http://nats:4222"})),
+                "natsAddress must be",
+            ),
             ("bad-port", with(json!({"natsClientPort": 70000})), "65535"),
-            ("bad-log-level", with(json!({"logLevel": "loud"})), "logLevel must be one of"),
-            ("reserved-label", with(json!({"hostLabels": {"kubernetes": "no"}})), "must not set 'kubernetes'"),
-            ("bad-label-key", with(json!({"hostLabels": {"bad key": "x"}})), "hostLabels keys must be valid label names"),
-            ("bad-label-value", with(json!({"hostLabels": {"zone": "a b"}})), "hostLabels values must be valid"),
-            ("bad-secret-name", with(json!({"secretName": "Not_A_Name"})), "must be the name of an object"),
+            (
+                "bad-log-level",
+                with(json!({"logLevel": "loud"})),
+                "logLevel must be one of",
+            ),
+            (
+                "reserved-label",
+                with(json!({"hostLabels": {"kubernetes": "no"}})),
+                "must not set 'kubernetes'",
+            ),
+            (
+                "bad-label-key",
+                with(json!({"hostLabels": {"bad key": "x"}})),
+                "hostLabels keys must be valid label names",
+            ),
+            (
+                "bad-label-value",
+                with(json!({"hostLabels": {"zone": "a b"}})),
+                "hostLabels values must be valid",
+            ),
+            (
+                "bad-secret-name",
+                with(json!({"secretName": "Not_A_Name"})),
+                "must be the name of an object",
+            ),
             (
                 "both-resources",
                 with(json!({"schedulingOptions": {"resources": {"wasmcloud": {}, "wasmCloudHost": {}}}})),
@@ -120,7 +172,11 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
                 with(json!({"schedulingOptions": {"podTemplateAdditions": {"containers": [{"name": "x"}]}}})),
                 "containerTemplateAdditions",
             ),
-            ("observability-without-endpoint", with(json!({"observability": {"enable": true}})), "endpoint"),
+            (
+                "observability-without-endpoint",
+                with(json!({"observability": {"enable": true}})),
+                "endpoint",
+            ),
         ];
         let mut failures = Vec::new();
         for (name, spec, expected) in table {
@@ -140,11 +196,14 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
 async fn every_wadm_example_applies_as_an_application_with_its_spec_unchanged() {
     with_namespace("crd-apps", |ctx| async move {
         let api = dynamic_api::<Application>(&ctx);
-        let dir = wasmcloud_operator_tests::env::TestEnv::repo_root().join("operator-types/tests/fixtures/wadm-oam");
+        let dir = wasmcloud_operator_tests::env::TestEnv::repo_root()
+            .join("operator-types/tests/fixtures/wadm-oam");
         let mut count = 0;
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()).map(str::to_string) else { continue };
+            let Some(file) = path.file_name().and_then(|f| f.to_str()).map(str::to_string) else {
+                continue;
+            };
             if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "json")) {
                 continue;
             }
@@ -154,13 +213,18 @@ async fn every_wadm_example_applies_as_an_application_with_its_spec_unchanged() 
             let created = create(&api, manifest.clone(), &ctx.namespace)
                 .await
                 .map_err(|e| anyhow::anyhow!("{file} rejected: {e}"))?;
-            assert_eq!(created["spec"], manifest["spec"], "{file}: the API server changed the spec");
+            assert_eq!(
+                created["spec"], manifest["spec"],
+                "{file}: the API server changed the spec"
+            );
             count += 1;
         }
         assert_eq!(count, 9);
         let bad = json!({"apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
                          "metadata": {"name": "nameless"}, "spec": {"components": [{"type": "component"}]}});
-        let error = create(&api, bad, &ctx.namespace).await.expect_err("component without a name");
+        let error = create(&api, bad, &ctx.namespace)
+            .await
+            .expect_err("component without a name");
         assert!(error.contains("name"), "{error}");
         Ok(())
     })

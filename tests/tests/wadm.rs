@@ -16,8 +16,12 @@ fn unique_lattice(prefix: &str) -> String {
 }
 
 fn wadm_example(file: &str) -> String {
-    std::fs::read_to_string(TestEnv::repo_root().join("operator-types/tests/fixtures/wadm-oam").join(file))
-        .expect("fixture")
+    std::fs::read_to_string(
+        TestEnv::repo_root()
+            .join("operator-types/tests/fixtures/wadm-oam")
+            .join(file),
+    )
+    .expect("fixture")
 }
 
 async fn wait_for_status(wadm: &WadmApi, app: &str, want: &'static str) -> anyhow::Result<()> {
@@ -66,8 +70,12 @@ async fn application_lifecycle_put_deploy_status_undeploy_delete() -> anyhow::Re
     let deleted = wadm.delete("echo").await?;
     assert_eq!(deleted["result"], "deleted", "{deleted}");
     let list = wadm.list().await?;
-    let names: Vec<&str> =
-        list["models"].as_array().into_iter().flatten().filter_map(|m| m["name"].as_str()).collect();
+    let names: Vec<&str> = list["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
     assert!(!names.contains(&"echo"), "{list}");
     drop(simulated);
     Ok(())

@@ -20,8 +20,24 @@ pub enum CrdError {
     },
 }
 
-/// Checks that the CRD `name` exists and is established. `chart` names the Helm chart that ships it.
+/// How long a CRD that exists may take to become established (right after `kubectl apply`).
+const ESTABLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Checks that the CRD `name` exists and is established, giving a just-created CRD a moment to become
+/// established. `chart` names the Helm chart that ships it.
 pub async fn require(client: &Client, name: &str, chart: &'static str) -> Result<(), CrdError> {
+    let deadline = tokio::time::Instant::now() + ESTABLISH_WAIT;
+    loop {
+        match check(client, name, chart).await {
+            Err(CrdError::NotEstablished { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn check(client: &Client, name: &str, chart: &'static str) -> Result<(), CrdError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = match api.get_opt(name).await {
         Ok(Some(crd)) => crd,

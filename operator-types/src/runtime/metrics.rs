@@ -55,7 +55,10 @@ impl Metrics {
             ),
             &["verb", "resource", "code"],
         )?;
-        let leader = IntGauge::new("leader_election_master_status", "1 while this process leads.")?;
+        let leader = IntGauge::new(
+            "leader_election_master_status",
+            "Whether this process leads (1) or stands by (0).",
+        )?;
         registry.register(Box::new(reconcile_total.clone()))?;
         registry.register(Box::new(reconcile_errors_total.clone()))?;
         registry.register(Box::new(reconcile_time_seconds.clone()))?;
