@@ -28,7 +28,7 @@ async fn create(api: &Api<DynamicObject>, mut object: Value, namespace: &str) ->
     }
 }
 
-fn host_config(name: &str, spec: Value) -> Value {
+fn host_config(name: &str, spec: &Value) -> Value {
     json!({"apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
            "metadata": {"name": name}, "spec": spec})
 }
@@ -180,7 +180,7 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
         ];
         let mut failures = Vec::new();
         for (name, spec, expected) in table {
-            match create(&api, host_config(name, spec), &ctx.namespace).await {
+            match create(&api, host_config(name, &spec), &ctx.namespace).await {
                 Ok(_) => failures.push(format!("{name}: accepted")),
                 Err(message) if message.contains(expected) => {}
                 Err(message) => failures.push(format!("{name}: expected `{expected}` in `{message}`")),
