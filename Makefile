@@ -65,12 +65,14 @@ demo: dev-up ## Bring up the local environment and install the example objects.
 .PHONY: test-unit
 test-unit: ## Unit and fixture tests (no environment needed).
 	$(CARGO) test --workspace --lib --bins
-	$(CARGO) test -p wasmcloud-operator-types --tests
+	$(CARGO) test -p wasmcloud-operator-types --features runtime --tests
+	$(CARGO) test -p wasmcloud-operator-types --lib  # the types alone, without the runtime feature
 
 .PHONY: test-integration
 test-integration: tools ## Integration tests against a fresh local environment.
 	$(CARGO) build --workspace --bins
-	$(ENV)/with-env.sh $(CARGO) test -p wasmcloud-operator-tests -- --test-threads=4
+	$(ENV)/with-env.sh $(CARGO) test -p wasmcloud-operator-tests --tests -- --test-threads=4
 
 .PHONY: test
-test: lint verify test-unit test-integration ## Every gate and every test: what CI runs.
+test: lint verify ## Every gate and every test: what CI runs. Ends with a line adding up the results.
+	@$(ENV)/count-tests.sh $(MAKE) --no-print-directory test-unit test-integration
