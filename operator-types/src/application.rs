@@ -173,13 +173,17 @@ pub struct ApplicationStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentStatus {
+    /// Component name, as in the spec.
     pub name: String,
     /// `component` or `capability`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
+    /// wadm's status of this component.
     pub phase: ApplicationPhase,
+    /// wadm's message for that status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Status of each of the component's traits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("maxItems" = 128))]
     pub traits: Vec<TraitStatus>,
@@ -189,9 +193,12 @@ pub struct ComponentStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TraitStatus {
+    /// Trait type (`spreadscaler`, `link`, ...).
     #[serde(rename = "type")]
     pub type_: String,
+    /// wadm's status of this trait.
     pub phase: ApplicationPhase,
+    /// wadm's message for that status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -214,18 +214,27 @@ Stop it with: make dev-down   (or $0 down $dir)
 USAGE
 }
 
+stop() { # stop NAME: SIGTERM, up to 10 s to exit, then SIGKILL
+  local pid
+  [ -f "$dir/pids/$1" ] || return 0
+  pid=$(cat "$dir/pids/$1")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/pids/$1"
+}
+
 down() {
   [ -d "$dir/pids" ] || return 0
-  local name pid
-  for name in wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    [ -f "$dir/pids/$name" ] || continue
-    pid=$(cat "$dir/pids/$name")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$dir/pids/$name"
+  local base="wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd" f name
+  # Whatever runs on top of the environment (operators, simulated hosts) goes first.
+  for f in "$dir"/pids/*; do
+    [ -f "$f" ] || continue
+    name=$(basename "$f")
+    case " $base " in *" $name "*) ;; *) stop "$name" ;; esac
   done
+  for name in $base; do stop "$name"; done
   log "stopped (logs kept in $dir/logs)"
 }
 

@@ -53,6 +53,20 @@ async fn application_lifecycle_put_deploy_status_undeploy_delete() -> anyhow::Re
     assert_eq!(components, vec!["echo-echo".to_string()]);
     assert_eq!(providers, vec!["echo-httpserver".to_string()]);
 
+    // Undeploy takes everything off the host; deploying again puts it back.
+    let undeployed = wadm.undeploy("echo").await?;
+    assert_eq!(undeployed["result"], "acknowledged", "{undeployed}");
+    wait_for_status(&wadm, "echo", "undeployed").await?;
+    wait::until("the host to be empty", SETTLE, || async {
+        match host.running() {
+            (c, p) if c.is_empty() && p.is_empty() => Ok(()),
+            running => Err(format!("{running:?}")),
+        }
+    })
+    .await?;
+    wadm.deploy("echo", None).await?;
+    wait_for_status(&wadm, "echo", "deployed").await?;
+
     // The hosts go away: the application is no longer deployed.
     host.stop().await?;
     wait::until("echo to leave deployed", SETTLE, || async {
