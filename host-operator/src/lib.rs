@@ -1,5 +1,17 @@
-//! wasmcloud-host-operator: Turns WasmCloudHostConfig objects into wasmCloud host pods with a NATS leaf sidecar.
-//! This module holds the command line and the start-up wiring; reconcilers live in their own modules.
+//! wasmcloud-host-operator: turns WasmCloudHostConfig objects into wasmCloud host pods with a NATS leaf
+//! sidecar. This module holds the command line and start-up; `controller` wires the watches,
+//! `reconcile` is the pipeline, `build` the pure builders.
+
+pub mod app_index;
+pub mod apply;
+pub mod build;
+pub mod context;
+pub mod controller;
+pub mod errors;
+pub mod gather;
+pub mod inputs;
+pub mod reconcile;
+pub mod status;
 
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};
@@ -33,12 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
-        |_context| async {
-            // The reconcilers arrive with their own issues; until then the binary only serves its admin
-            // endpoints and holds leadership.
-            std::future::pending::<()>().await;
-            Ok(())
-        },
+        controller::run,
     )
     .await
 }

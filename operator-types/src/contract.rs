@@ -36,10 +36,11 @@ pub mod labels {
 }
 
 /// wasmCloud host labels every host pod advertises (through the downward API), so a lattice host maps
-/// back to the pod that runs it.
+/// back to the pod that runs it. They reach the host as `WASMCLOUD_LABEL_<key>` environment variables,
+/// so the keys avoid `/`, which older API servers reject in variable names.
 pub mod host_labels {
-    pub const POD_NAME: &str = "k8s.wasmcloud.dev/pod-name";
-    pub const POD_NAMESPACE: &str = "k8s.wasmcloud.dev/pod-namespace";
+    pub const POD_NAME: &str = "kubernetes.pod.name";
+    pub const POD_NAMESPACE: &str = "kubernetes.pod.namespace";
     /// Always `true` on hosts run by the host-operator (the old operator's `WASMCLOUD_LABEL_kubernetes`).
     pub const KUBERNETES: &str = "kubernetes";
 }

@@ -1,0 +1,103 @@
+//! The NATS leaf-node configuration (`nats.conf`) each host pod's sidecar runs with. Pure.
+
+use wasmcloud_operator_types::WasmCloudHostConfigSpec;
+
+/// Client port of the leaf inside the pod (the host connects to 127.0.0.1 on it).
+pub const LEAF_CLIENT_PORT: i32 = 4222;
+/// HTTP monitoring port of the leaf (readiness probe).
+pub const LEAF_MONITOR_PORT: i32 = 8222;
+/// Where the config and the credentials are mounted (the old operator's paths).
+pub const CONFIG_PATH: &str = "/nats/nats.conf";
+pub const CREDS_PATH: &str = "/nats/nats.creds";
+/// JetStream's store, on an emptyDir (the root filesystem is read-only).
+pub const STORE_DIR: &str = "/data/jetstream";
+
+/// The leaf's remote: `natsAddress` with a scheme (`nats://` if none) and a port (`natsLeafnodePort` if
+/// the address has none).
+pub fn remote_url(address: &str, leaf_port: u16) -> String {
+    let address = address.trim().trim_end_matches('/');
+    let (scheme, rest) = match address.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest),
+        None => ("nats", address),
+    };
+    let has_port = rest
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    if has_port {
+        format!("{scheme}://{rest}")
+    } else {
+        format!("{scheme}://{rest}:{leaf_port}")
+    }
+}
+
+/// The complete `nats.conf`. Strings are written JSON-quoted, which NATS' config format reads as is.
+pub fn nats_conf(spec: &WasmCloudHostConfigSpec, with_creds: bool) -> String {
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let url = remote_url(&spec.nats_address, spec.nats_leafnode_port);
+    let credentials = if with_creds {
+        format!("\n      credentials: {}", quote(CREDS_PATH))
+    } else {
+        String::new()
+    };
+    format!(
+        "# Written by wasmcloud-host-operator; changes here are overwritten.\n\
+         port: {LEAF_CLIENT_PORT}\n\
+         http_port: {LEAF_MONITOR_PORT}\n\
+         jetstream {{\n  domain: {domain}\n  store_dir: {store}\n}}\n\
+         leafnodes {{\n  remotes: [\n    {{\n      url: {url}{credentials}\n    }}\n  ]\n}}\n",
+        domain = quote(&spec.leaf_node_domain),
+        store = quote(STORE_DIR),
+        url = quote(&url),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_url_for_each_address_form() {
+        let table = [
+            (
+                "nats://nats.default.svc.cluster.local",
+                "nats://nats.default.svc.cluster.local:7422",
+            ),
+            ("nats://hub.nats.svc:7433", "nats://hub.nats.svc:7433"),
+            ("hub.nats.svc", "nats://hub.nats.svc:7422"),
+            ("hub.nats.svc:7500", "nats://hub.nats.svc:7500"),
+            ("tls://hub.example.com", "tls://hub.example.com:7422"),
+            ("nats-leaf://hub/", "nats-leaf://hub:7422"),
+        ];
+        for (address, url) in table {
+            assert_eq!(remote_url(address, 7422), url, "{address}");
+        }
+    }
+
+    fn spec(extra: &serde_json::Value) -> WasmCloudHostConfigSpec {
+        let mut value = serde_json::json!({"lattice": "blue", "version": "1.4.2"});
+        value
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        serde_json::from_value(value).expect("spec")
+    }
+
+    #[test]
+    fn config_carries_domain_remote_and_creds_only_when_present() {
+        let spec =
+            spec(&serde_json::json!({"leafNodeDomain": "east-leaf", "natsAddress": "nats://hub:7433"}));
+        let without = nats_conf(&spec, false);
+        assert!(without.contains("domain: \"east-leaf\""), "{without}");
+        assert!(without.contains("url: \"nats://hub:7433\""), "{without}");
+        assert!(without.contains("http_port: 8222"));
+        assert!(!without.contains("credentials"));
+        let with = nats_conf(&spec, true);
+        assert!(with.contains("credentials: \"/nats/nats.creds\""), "{with}");
+    }
+
+    #[test]
+    fn odd_characters_cannot_break_out_of_a_string() {
+        let spec = spec(&serde_json::json!({"leafNodeDomain": "a\"}\nhack {"}));
+        assert!(nats_conf(&spec, false).contains(r#"domain: "a\"}\nhack {""#));
+    }
+}

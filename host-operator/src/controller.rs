@@ -1,0 +1,221 @@
+//! Wires the WasmCloudHostConfig controller: what it watches (its objects, its children by label, the
+//! Secrets and ConfigMaps they refer to as metadata only, Applications for the app list) and how
+//! results and errors are counted. Touches the API through watches only.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, future, stream};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use wasmcloud_operator_types::contract::{binaries, labels};
+use wasmcloud_operator_types::runtime::app;
+use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
+
+use crate::app_index::AppIndex;
+use crate::context::{CONTROLLER, Context};
+use crate::errors::Error;
+use crate::gather::referenced_names;
+use crate::reconcile::reconcile;
+
+/// Runs the controller until the stream ends (it doesn't, short of a shutdown).
+pub async fn run(shared: app::Context) -> anyhow::Result<()> {
+    let client = shared.client.clone();
+    let caches = shared.readiness.register("caches");
+    let apps = AppIndex::default();
+    let reporter = Reporter {
+        controller: binaries::HOST_OPERATOR.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let context = Arc::new(Context::new(
+        client.clone(),
+        shared.metrics.clone(),
+        Recorder::new(client.clone(), reporter),
+        apps.clone(),
+    )?);
+
+    let ours =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::HOST_OPERATOR));
+    let controller = Controller::new(
+        Api::<WasmCloudHostConfig>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(ControllerConfig::default().concurrency(16));
+    let store = controller.store();
+
+    // Children: metadata only, selected by our label (never every Deployment in the cluster).
+    let controller = controller
+        .owns_stream(metadata_changes::<Deployment>(&client, &ours))
+        .owns_stream(metadata_changes::<DaemonSet>(&client, &ours))
+        .owns_stream(metadata_changes::<ConfigMap>(&client, &ours))
+        .owns_stream(metadata_changes::<Secret>(&client, &ours))
+        .owns_stream(metadata_changes::<Service>(&client, &ours))
+        .owns_stream(metadata_changes::<ServiceAccount>(&client, &ours))
+        .owns_stream(metadata_changes::<Role>(&client, &ours))
+        .owns_stream(metadata_changes::<RoleBinding>(&client, &ours));
+
+    // Referenced Secrets and ConfigMaps: a metadata-only watch with no cache, mapped through the spec.
+    let everything = watcher::Config::default();
+    let (secret_refs, config_map_refs) = (store.clone(), store.clone());
+    let controller = controller
+        .watches_stream(metadata_changes::<Secret>(&client, &everything), move |secret| {
+            referencing(
+                &secret_refs,
+                secret.namespace().as_deref(),
+                &secret.name_any(),
+                true,
+            )
+        })
+        .watches_stream(
+            metadata_changes::<ConfigMap>(&client, &everything),
+            move |config_map| {
+                referencing(
+                    &config_map_refs,
+                    config_map.namespace().as_deref(),
+                    &config_map.name_any(),
+                    false,
+                )
+            },
+        )
+        .reconcile_on(application_triggers(
+            Api::<Application>::all(client.clone()),
+            apps,
+            store.clone(),
+        ));
+
+    let ready_store = store.clone();
+    tokio::spawn(async move {
+        if ready_store.wait_until_ready().await.is_ok() {
+            caches.set(true);
+        }
+    });
+
+    controller
+        .run(timed_reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile failed");
+            }
+            future::ready(())
+        })
+        .await;
+    Ok(())
+}
+
+/// Changed objects of kind `K`, as metadata only (no cache is kept).
+fn metadata_changes<K>(
+    client: &kube::Client,
+    config: &watcher::Config,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config.clone())
+        .default_backoff()
+        .touched_objects()
+}
+
+/// The WasmCloudHostConfigs in `namespace` that refer to the named Secret (or ConfigMap).
+fn referencing(
+    store: &Store<WasmCloudHostConfig>,
+    namespace: Option<&str>,
+    name: &str,
+    secret: bool,
+) -> Vec<ObjectRef<WasmCloudHostConfig>> {
+    store
+        .state()
+        .iter()
+        .filter(|whc| whc.namespace().as_deref() == namespace)
+        .filter(|whc| {
+            let (secrets, config_maps) = referenced_names(&whc.spec);
+            if secret {
+                secrets.iter().any(|s| s == name)
+            } else {
+                config_maps.iter().any(|c| c == name)
+            }
+        })
+        .map(|whc| ObjectRef::from_obj(whc.as_ref()))
+        .collect()
+}
+
+/// Keeps the Application index current and yields the WasmCloudHostConfigs whose lattice's app list
+/// changed.
+fn application_triggers(
+    api: Api<Application>,
+    apps: AppIndex,
+    store: Store<WasmCloudHostConfig>,
+) -> impl futures::Stream<Item = ObjectRef<WasmCloudHostConfig>> + Send + 'static {
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map(move |event| {
+            let lattices: BTreeSet<String> = match event {
+                Ok(watcher::Event::Apply(app) | watcher::Event::InitApply(app)) => apps.apply(&app),
+                Ok(watcher::Event::Delete(app)) => apps.delete(&app),
+                Ok(watcher::Event::Init) => {
+                    apps.begin_resync();
+                    BTreeSet::new()
+                }
+                Ok(watcher::Event::InitDone) => apps.end_resync(),
+                Err(error) => {
+                    tracing::warn!(%error, "watching Applications failed; retrying");
+                    BTreeSet::new()
+                }
+            };
+            let targets: Vec<ObjectRef<WasmCloudHostConfig>> = store
+                .state()
+                .iter()
+                .filter(|whc| lattices.contains(&whc.spec.lattice))
+                .map(|whc| ObjectRef::from_obj(whc.as_ref()))
+                .collect();
+            stream::iter(targets)
+        })
+        .flatten()
+}
+
+/// The reconcile with its metrics.
+async fn timed_reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = Box::pin(reconcile(whc.clone(), ctx.clone())).await;
+    let metrics = &ctx.metrics;
+    metrics
+        .reconcile_time_seconds
+        .with_label_values(&[CONTROLLER])
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = if result.is_ok() { "success" } else { "error" };
+    metrics
+        .reconcile_total
+        .with_label_values(&[CONTROLLER, outcome])
+        .inc();
+    if result.is_ok() {
+        ctx.succeeded(&ObjectRef::from_obj(whc.as_ref()));
+    }
+    result
+}
+
+/// Transient failures back off exponentially per object (bad input never gets here: it is reported on
+/// the object and waits for a change).
+#[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
+fn error_policy(whc: Arc<WasmCloudHostConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors_total
+        .with_label_values(&[CONTROLLER, error.category()])
+        .inc();
+    let delay = ctx.failed(ObjectRef::from_obj(whc.as_ref()));
+    tracing::warn!(name = %whc.name_any(), namespace = whc.namespace().unwrap_or_default(), error = %error,
+        source = ?std::error::Error::source(error).map(ToString::to_string), retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

@@ -1,0 +1,85 @@
+//! The host-operator's errors: what went wrong with the user's input (reported on the object, waits
+//! for a change) versus what went wrong talking to the API server (retried with backoff). Pure types.
+
+/// A problem with what the user asked for. Reported as a condition and a Warning Event; nothing is
+/// created or changed until the input changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("Secret {name} not found")]
+    SecretNotFound { name: String },
+    #[error("Secret {name} has no key {key}")]
+    SecretKeyMissing { name: String, key: String },
+    #[error("Secret {name} key {key}: {problem}")]
+    SecretInvalid {
+        name: String,
+        key: String,
+        problem: String,
+    },
+    #[error("ConfigMap {name} not found")]
+    ConfigMapNotFound { name: String },
+    #[error("{field}: {problem}")]
+    Conflict { field: String, problem: String },
+}
+
+impl InputError {
+    /// The condition reason (and Event reason) for this error.
+    pub fn reason(&self) -> &'static str {
+        use wasmcloud_operator_types::contract::reasons;
+        match self {
+            Self::SecretNotFound { .. } => reasons::SECRET_NOT_FOUND,
+            Self::SecretKeyMissing { .. } | Self::SecretInvalid { .. } => reasons::SECRET_INVALID,
+            Self::ConfigMapNotFound { .. } => reasons::CONFIG_MAP_NOT_FOUND,
+            Self::Conflict { .. } => reasons::INVALID_SPEC,
+        }
+    }
+}
+
+/// A failure to reach or write the API server: retried with exponential backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to read {what}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to apply {what}")]
+    Apply {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to delete {what}")]
+    Delete {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to write the status")]
+    Status {
+        #[source]
+        source: kube::Error,
+    },
+    #[error("object has no {0}")]
+    Malformed(&'static str),
+    #[error("failed to serialize {what}")]
+    Serialize {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Apply { .. } => "apply",
+            Self::Delete { .. } => "delete",
+            Self::Status { .. } => "status",
+            Self::Malformed(_) => "malformed",
+            Self::Serialize { .. } => "serialize",
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! One reconcile of a WasmCloudHostConfig, top to bottom: gather (API reads) → resolve and build (pure)
+//! → apply (only what differs) → status (pure computation, one write if it changed) → Events on
+//! transitions. Touches the object's status and its children.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use wasmcloud_operator_types::contract::{condition_types, field_manager, reasons};
+use wasmcloud_operator_types::{WasmCloudHostConfig, WasmCloudHostConfigStatus};
+
+use crate::apply::{self, Applied};
+use crate::build::{self, Desired, Workload};
+use crate::context::Context;
+use crate::errors::Error;
+use crate::status::{self, Outcome, WorkloadState};
+use crate::{gather, inputs};
+
+/// The safety-net resync; every real change arrives through a watch.
+const RESYNC: Duration = Duration::from_secs(3600);
+
+#[tracing::instrument(skip_all, fields(name = %whc.name_any(), namespace = whc.namespace().unwrap_or_default()))]
+pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = whc.namespace().ok_or(Error::Malformed("namespace"))?;
+    let referenced = gather::referenced(&ctx.client, &namespace, &whc.spec).await?;
+    let apps = ctx.apps.on_lattice(&whc.spec.lattice);
+
+    let desired = inputs::resolve(&whc.spec, &referenced).and_then(|inputs| build::build(&whc, &inputs));
+    let (outcome, written) = match desired {
+        Err(problem) => (Outcome::Invalid(problem), Vec::new()),
+        Ok(desired) => {
+            let (state, written) = Box::pin(apply_children(&ctx, &namespace, desired)).await?;
+            (Outcome::Applied(state), written)
+        }
+    };
+
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new_status = status::compute(whc.status.as_ref(), whc.metadata.generation, &outcome, apps, &now);
+    if whc.status.as_ref() != Some(&new_status) {
+        write_status(&ctx, &whc, &namespace, &new_status).await?;
+    }
+    publish_events(&ctx, &whc, &outcome, &new_status, &written).await;
+    tracing::debug!(elapsed = ?started.elapsed(), written = written.len(), "reconciled");
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Applies every child that differs from the cluster; returns the workload's state and what was written.
+async fn apply_children(
+    ctx: &Context,
+    namespace: &str,
+    desired: Desired,
+) -> Result<(WorkloadState, Vec<&'static str>), Error> {
+    let client = &ctx.client;
+    let mut written = Vec::new();
+    let mut note = |kind: &'static str, applied: Applied| {
+        if applied == Applied::Written {
+            written.push(kind);
+        }
+    };
+    let name = desired.config_map.name_any();
+    note(
+        "ConfigMap",
+        apply::ensure(
+            &Api::<ConfigMap>::namespaced(client.clone(), namespace),
+            &desired.config_map,
+        )
+        .await?
+        .1,
+    );
+    let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
+    match &desired.registry_secret {
+        Some(secret) => note("Secret", apply::ensure(&secrets, secret).await?.1),
+        None => {
+            if apply::remove_if_ours(&secrets, &build::pod::registry_secret_name(&name)).await? {
+                note("Secret", Applied::Written);
+            }
+        }
+    }
+    let sa = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
+    note(
+        "ServiceAccount",
+        apply::ensure(&sa, &desired.service_account).await?.1,
+    );
+    note(
+        "Role",
+        apply::ensure(&Api::<Role>::namespaced(client.clone(), namespace), &desired.role)
+            .await?
+            .1,
+    );
+    let bindings = Api::<RoleBinding>::namespaced(client.clone(), namespace);
+    note(
+        "RoleBinding",
+        apply::ensure(&bindings, &desired.role_binding).await?.1,
+    );
+    note(
+        "Service",
+        apply::ensure(
+            &Api::<Service>::namespaced(client.clone(), namespace),
+            &desired.service,
+        )
+        .await?
+        .1,
+    );
+
+    let deployments = Api::<Deployment>::namespaced(client.clone(), namespace);
+    let daemon_sets = Api::<DaemonSet>::namespaced(client.clone(), namespace);
+    let state = match &desired.workload {
+        Workload::Deployment(deployment) => {
+            let (current, applied) = apply::ensure(&deployments, deployment).await?;
+            note("Deployment", applied);
+            if apply::remove_if_ours(&daemon_sets, &name).await? {
+                note("DaemonSet", Applied::Written);
+            }
+            WorkloadState::of_deployment(&current)
+        }
+        Workload::DaemonSet(daemon_set) => {
+            let (current, applied) = apply::ensure(&daemon_sets, daemon_set).await?;
+            note("DaemonSet", applied);
+            if apply::remove_if_ours(&deployments, &name).await? {
+                note("Deployment", Applied::Written);
+            }
+            WorkloadState::of_daemon_set(&current)
+        }
+    };
+    Ok((state, written))
+}
+
+/// Server-side applies the status alone (apiVersion, kind, name, status).
+async fn write_status(
+    ctx: &Context,
+    whc: &WasmCloudHostConfig,
+    namespace: &str,
+    status: &WasmCloudHostConfigStatus,
+) -> Result<(), Error> {
+    let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": WasmCloudHostConfig::api_version(&()),
+        "kind": WasmCloudHostConfig::kind(&()),
+        "metadata": {"name": whc.name_any()},
+        "status": status,
+    });
+    let params = PatchParams::apply(field_manager::HOST_OPERATOR).force();
+    api.patch_status(&whc.name_any(), &params, &Patch::Apply(&patch))
+        .await
+        .map_err(|source| Error::Status { source })?;
+    Ok(())
+}
+
+/// Events for what a person should know: bad input, hosts becoming ready or unavailable, old spellings,
+/// and children repaired after someone changed them.
+async fn publish_events(
+    ctx: &Context,
+    whc: &WasmCloudHostConfig,
+    outcome: &Outcome,
+    new_status: &WasmCloudHostConfigStatus,
+    written: &[&'static str],
+) {
+    let ready_of = |status: Option<&WasmCloudHostConfigStatus>| {
+        status
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_types::READY))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let before = ready_of(whc.status.as_ref());
+    let after = ready_of(Some(new_status));
+    let mut events = Vec::new();
+    if before.as_ref().map(|b| (&b.0, &b.1)) != after.as_ref().map(|a| (&a.0, &a.1))
+        && let Some((state, reason, message)) = &after
+    {
+        {
+            let type_ = match outcome {
+                Outcome::Invalid(_) => EventType::Warning,
+                Outcome::Applied(_) if state == "True" => EventType::Normal,
+                Outcome::Applied(s) if s.stalled => EventType::Warning,
+                Outcome::Applied(_) => EventType::Normal,
+            };
+            events.push((type_, reason.clone(), message.clone()));
+        }
+    }
+    let new_generation = whc.status.as_ref().and_then(|s| s.observed_generation) != whc.metadata.generation;
+    if new_generation {
+        for deprecation in whc.spec.deprecations() {
+            let note = format!("{} is an old spelling: {}", deprecation.field, deprecation.advice);
+            events.push((EventType::Warning, reasons::DEPRECATED_FIELD.to_string(), note));
+        }
+    } else if !written.is_empty() {
+        let note = format!(
+            "brought {} back in line with the spec and the objects it references",
+            written.join(", ")
+        );
+        events.push((EventType::Normal, reasons::DRIFT_CORRECTED.to_string(), note));
+    }
+    let reference = whc.object_ref(&());
+    for (type_, reason, note) in events {
+        let event = Event {
+            type_,
+            reason,
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(%error, "failed to publish an Event");
+        }
+    }
+}
