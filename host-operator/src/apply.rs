@@ -37,8 +37,9 @@ where
             serde_json::to_value(desired).map_err(|source| Error::Serialize { what: what(), source })?;
         let have =
             serde_json::to_value(&existing).map_err(|source| Error::Serialize { what: what(), source })?;
-        if contains(&have, &want) {
-            return Ok((existing, Applied::Unchanged));
+        match difference(&have, &want, String::new()) {
+            None => return Ok((existing, Applied::Unchanged)),
+            Some(path) => tracing::debug!(object = %what(), %path, "differs from the cluster; applying"),
         }
     }
     let params = PatchParams::apply(field_manager::HOST_OPERATOR).force();
@@ -78,14 +79,35 @@ where
 /// Whether `have` carries every field of `want` with the same value (lists element by element). Fields
 /// only in `have` (defaults, status, other managers' fields) don't matter. Pure.
 pub fn contains(have: &Value, want: &Value) -> bool {
+    difference(have, want, String::new()).is_none()
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    }
+}
+
+/// The path of the first field of `want` that `have` lacks or holds differently.
+fn difference(have: &Value, want: &Value, path: String) -> Option<String> {
     match (have, want) {
-        (Value::Object(have), Value::Object(want)) => want
-            .iter()
-            .all(|(key, value)| have.get(key).is_some_and(|h| contains(h, value))),
-        (Value::Array(have), Value::Array(want)) => {
-            have.len() == want.len() && have.iter().zip(want).all(|(h, w)| contains(h, w))
+        (Value::Object(have), Value::Object(want)) => {
+            want.iter().find_map(|(key, value)| match have.get(key) {
+                Some(h) => difference(h, value, format!("{path}.{key}")),
+                // The API server drops empty lists and maps (omitempty): absent is the same as empty.
+                None if is_empty(value) => None,
+                None => Some(format!("{path}.{key}")),
+            })
         }
-        (have, want) => have == want,
+        (Value::Array(have), Value::Array(want)) if have.len() == want.len() => have
+            .iter()
+            .zip(want)
+            .enumerate()
+            .find_map(|(i, (h, w))| difference(h, w, format!("{path}[{i}]"))),
+        (have, want) if have == want => None,
+        _ => Some(path),
     }
 }
 
@@ -102,6 +124,18 @@ mod tests {
             "template": {"containers": [{"name": "a", "image": "x", "terminationMessagePath": "/dev/termination-log"}]}},
             "status": {"readyReplicas": 2}});
         assert!(contains(&have, &want));
+    }
+
+    #[test]
+    fn an_empty_list_we_want_matches_one_the_server_left_out() {
+        assert!(contains(
+            &json!({"spec": {"name": "a"}}),
+            &json!({"spec": {"name": "a", "args": []}})
+        ));
+        assert!(!contains(
+            &json!({"spec": {"name": "a"}}),
+            &json!({"spec": {"name": "a", "args": ["x"]}})
+        ));
     }
 
     #[test]

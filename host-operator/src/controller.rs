@@ -17,7 +17,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
-use wasmcloud_operator_types::runtime::app;
+use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 use crate::app_index::AppIndex;
@@ -44,29 +44,26 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
 
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::HOST_OPERATOR));
-    let controller = Controller::new(
-        Api::<WasmCloudHostConfig>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(ControllerConfig::default().concurrency(16));
+    let controller = Controller::new(shared.api::<WasmCloudHostConfig>(), watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(16));
     let store = controller.store();
 
     // Children: metadata only, selected by our label (never every Deployment in the cluster).
     let controller = controller
-        .owns_stream(metadata_changes::<Deployment>(&client, &ours))
-        .owns_stream(metadata_changes::<DaemonSet>(&client, &ours))
-        .owns_stream(metadata_changes::<ConfigMap>(&client, &ours))
-        .owns_stream(metadata_changes::<Secret>(&client, &ours))
-        .owns_stream(metadata_changes::<Service>(&client, &ours))
-        .owns_stream(metadata_changes::<ServiceAccount>(&client, &ours))
-        .owns_stream(metadata_changes::<Role>(&client, &ours))
-        .owns_stream(metadata_changes::<RoleBinding>(&client, &ours));
+        .owns_stream(metadata_changes::<Deployment>(&shared, &ours))
+        .owns_stream(metadata_changes::<DaemonSet>(&shared, &ours))
+        .owns_stream(metadata_changes::<ConfigMap>(&shared, &ours))
+        .owns_stream(metadata_changes::<Secret>(&shared, &ours))
+        .owns_stream(metadata_changes::<Service>(&shared, &ours))
+        .owns_stream(metadata_changes::<ServiceAccount>(&shared, &ours))
+        .owns_stream(metadata_changes::<Role>(&shared, &ours))
+        .owns_stream(metadata_changes::<RoleBinding>(&shared, &ours));
 
     // Referenced Secrets and ConfigMaps: a metadata-only watch with no cache, mapped through the spec.
     let everything = watcher::Config::default();
     let (secret_refs, config_map_refs) = (store.clone(), store.clone());
     let controller = controller
-        .watches_stream(metadata_changes::<Secret>(&client, &everything), move |secret| {
+        .watches_stream(metadata_changes::<Secret>(&shared, &everything), move |secret| {
             referencing(
                 &secret_refs,
                 secret.namespace().as_deref(),
@@ -75,7 +72,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
             )
         })
         .watches_stream(
-            metadata_changes::<ConfigMap>(&client, &everything),
+            metadata_changes::<ConfigMap>(&shared, &everything),
             move |config_map| {
                 referencing(
                     &config_map_refs,
@@ -86,17 +83,12 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
             },
         )
         .reconcile_on(application_triggers(
-            Api::<Application>::all(client.clone()),
+            shared.api::<Application>(),
             apps,
             store.clone(),
         ));
 
-    let ready_store = store.clone();
-    tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            caches.set(true);
-        }
-    });
+    tokio::spawn(readiness::when_store_ready(store.clone(), caches));
 
     controller
         .run(timed_reconcile, error_policy, context)
@@ -112,11 +104,11 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
 
 /// Changed objects of kind `K`, as metadata only (no cache is kept).
 fn metadata_changes<K>(
-    client: &kube::Client,
+    shared: &app::Context,
     config: &watcher::Config,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = ()>
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
@@ -124,7 +116,7 @@ where
         + Sync
         + 'static,
 {
-    watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config.clone())
+    watcher(shared.api::<PartialObjectMeta<K>>(), config.clone())
         .default_backoff()
         .touched_objects()
 }

@@ -2,10 +2,18 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = wasmcloud_host_operator::Args::parse();
-    match wasmcloud_host_operator::run(args).await {
+    // Kubernetes objects (PodSpec and friends) deserialize through deep serde code: give workers room.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(wasmcloud_host_operator::run(args)),
+        Err(error) => Err(error.into()),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("wasmcloud-host-operator: {error:#}");

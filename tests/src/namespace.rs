@@ -56,7 +56,8 @@ where
         namespace: namespace.clone(),
     };
 
-    let outcome = AssertUnwindSafe(test(context)).catch_unwind().await;
+    // Boxed: test bodies hold large Kubernetes types, and an unboxed future lives on the thread's stack.
+    let outcome = AssertUnwindSafe(Box::pin(test(context))).catch_unwind().await;
     let failed = !matches!(outcome, Ok(Ok(())));
     if failed {
         dump(&env, &namespace);

@@ -119,3 +119,29 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Kubernetes API write requests (create, update, patch, delete) counted in a /metrics text.
+pub fn write_requests(metrics: &str) -> u64 {
+    const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("rest_client_requests_total{"))
+        .filter(|line| {
+            WRITES
+                .iter()
+                .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
+        })
+        // Counters print as integers.
+        .filter_map(|line| line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+        .sum()
+}
+
+/// The value of the first sample whose line starts with `prefix` (name and labels), or 0.
+pub fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -17,7 +17,8 @@ pub async fn for_object<K>(
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    match tokio::time::timeout(timeout, await_condition(api.clone(), name, condition)).await {
+    // Boxed: the watch future holds whole objects, too big to keep in every caller's future.
+    match tokio::time::timeout(timeout, Box::pin(await_condition(api.clone(), name, condition))).await {
         Ok(Ok(Some(object))) => Ok(object),
         Ok(Ok(None)) => anyhow::bail!("{name} was deleted while waiting"),
         Ok(Err(error)) => Err(error.into()),

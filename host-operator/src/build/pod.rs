@@ -260,7 +260,7 @@ fn host_container(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -
         name: HOST_CONTAINER.into(),
         image: Some(spec.host_image()),
         command: Some(vec!["wasmcloud".into()]),
-        args: Some(host_args(spec, inputs)),
+        args: Some(host_args(spec, inputs)).filter(|args| !args.is_empty()),
         env: Some(host_env(name, spec, inputs)),
         volume_mounts: Some(mounts),
         security_context: Some(container_security()),

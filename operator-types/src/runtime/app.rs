@@ -23,12 +23,29 @@ pub struct Context {
     pub client: Client,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    /// The one namespace to work in, or `None` for all.
+    pub namespace: Option<String>,
+}
+
+impl Context {
+    /// An API for `K` in the watched namespace, or across all namespaces.
+    pub fn api<K>(&self) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.namespace {
+            Some(namespace) => kube::Api::namespaced(self.client.clone(), namespace),
+            None => kube::Api::all(self.client.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("readiness", &self.readiness)
+            .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +65,7 @@ where
 {
     let CommonArgs {
         kubeconfig,
+        namespace,
         log_format,
         log_level,
         metrics_bind_address,
@@ -85,6 +103,7 @@ where
         client: client.clone(),
         metrics: metrics.clone(),
         readiness,
+        namespace,
     };
     let outcome = if leader_election.enabled {
         let election = LeaderElection::new(client, &leader_election, binary);

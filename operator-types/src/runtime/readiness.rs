@@ -55,6 +55,29 @@ impl ReadinessCheck {
     }
 }
 
+/// Flips `check` once `store` has its first full list. kube's store wakes only the last task that waited
+/// on it (its readiness is a one-shot channel with a single waker), and the controller waits on it too,
+/// so this re-polls every 250 ms instead of waiting once.
+pub async fn when_store_ready<K>(store: kube::runtime::reflector::Store<K>, check: ReadinessCheck)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(Ok(())) => {
+                check.set(true);
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "a cache never filled");
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

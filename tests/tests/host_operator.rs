@@ -1,0 +1,470 @@
+//! The host-operator in the local environment: a WasmCloudHostConfig becomes running host pods (kwok),
+//! reports Ready with its generation, follows scaling and mode switches, waits on bad input with a
+//! condition and a Warning Event and recovers when it is fixed, rolls hosts when a Secret changes,
+//! repairs drift, leaves everything to garbage collection, and writes nothing at steady state.
+
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::process::{OperatorProcess, write_requests};
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::WasmCloudHostConfig;
+
+const SETTLE: Duration = Duration::from_secs(60);
+const CREDS: &str = "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ\n------END NATS USER JWT------\n\n\
+                     -----BEGIN USER NKEY SEED-----\nSUAMK2FG4MI6UE3ACF3FK3OIQBCEIEZV7NSWFFEW63UXMRLFM2XLAXK4GY\n\
+                     ------END USER NKEY SEED------\n";
+
+async fn start_operator(ctx: &TestContext) -> anyhow::Result<OperatorProcess> {
+    let mut operator = OperatorProcess::start(
+        &ctx.env,
+        "wasmcloud-host-operator",
+        &ctx.env.kubeconfig,
+        &["--namespace", &ctx.namespace],
+    )?;
+    operator.wait_ready(Duration::from_secs(30)).await?;
+    Ok(operator)
+}
+
+fn host_config(name: &str, spec: &serde_json::Value) -> WasmCloudHostConfig {
+    serde_json::from_value(
+        json!({"apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
+        "metadata": {"name": name}, "spec": spec}),
+    )
+    .expect("valid WasmCloudHostConfig")
+}
+
+fn condition(whc: &WasmCloudHostConfig, type_: &str) -> Option<(String, String, String)> {
+    let status = whc.status.as_ref()?;
+    let c = status.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until Ready is `want` for the current generation.
+async fn wait_ready(
+    api: &Api<WasmCloudHostConfig>,
+    name: &str,
+    want: &str,
+) -> anyhow::Result<WasmCloudHostConfig> {
+    let want = want.to_string();
+    wait::for_object(api, name, SETTLE, move |whc: Option<&WasmCloudHostConfig>| {
+        whc.is_some_and(|whc| {
+            let current = whc.status.as_ref().and_then(|s| s.observed_generation) == whc.metadata.generation;
+            current && condition(whc, "Ready").is_some_and(|c| c.0 == want)
+        })
+    })
+    .await
+}
+
+async fn running_pods(ctx: &TestContext, name: &str) -> anyhow::Result<usize> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+        .await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count())
+}
+
+async fn wait_pods(ctx: &TestContext, name: &str, count: usize) -> anyhow::Result<()> {
+    wait::until(&format!("{count} running pods"), SETTLE, || async move {
+        match running_pods(ctx, name).await {
+            Ok(n) if n == count => Ok(()),
+            Ok(n) => Err(format!("{n} running")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+async fn events_with_reason(ctx: &TestContext, name: &str, reason: &str) -> anyhow::Result<Vec<Event>> {
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    Ok(events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect())
+}
+
+async fn wait_event(ctx: &TestContext, name: &str, reason: &str) -> anyhow::Result<Event> {
+    wait::until(&format!("an Event {reason}"), SETTLE, || async move {
+        match events_with_reason(ctx, name, reason).await {
+            Ok(mut found) if !found.is_empty() => Ok(found.remove(0)),
+            Ok(_) => Err("none yet".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+fn lattice() -> String {
+    format!("hosts-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+#[tokio::test]
+async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_state() {
+    with_namespace("whc-ready", |ctx| async move {
+        let operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let spec = json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2, "hostLabels": {"zone": "east"}});
+        api.create(&PostParams::default(), &host_config("east-hosts", &spec)).await?;
+
+        let whc = wait_ready(&api, "east-hosts", "True").await?;
+        let status = whc.status.clone().expect("status");
+        assert_eq!(status.ready_hosts.as_deref(), Some("2/2"));
+        assert_eq!(status.observed_generation, whc.metadata.generation);
+        wait_pods(&ctx, "east-hosts", 2).await?;
+        let ns = ctx.namespace.as_str();
+        let client = ctx.client.clone();
+        assert!(Api::<ConfigMap>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
+        assert!(Api::<ServiceAccount>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
+        assert!(Api::<Role>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
+        assert!(Api::<RoleBinding>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
+        let service = Api::<Service>::namespaced(client.clone(), ns).get("east-hosts").await?;
+        assert_eq!(service.spec.and_then(|s| s.ports).map(|p| p[0].port), Some(4222));
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let pod = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=east-hosts")).await?.items.remove(0);
+        assert_eq!(pod.labels()["host-label.k8s.wasmcloud.dev/zone"], "east");
+        assert_eq!(pod.labels()["wasmcloud.dev/lattice"], whc.spec.lattice);
+
+        // Steady state: a reconcile that finds nothing new writes nothing.
+        let metrics_before = operator.metrics().await?;
+        let writes_before = write_requests(&metrics_before);
+        let reconciles = |m: &str| wasmcloud_operator_tests::process::sample(m, "controller_runtime_reconcile_total{controller=\"wasmcloudhostconfig\",result=\"success\"}");
+        let before = reconciles(&operator.metrics().await?);
+        let touch = json!({"metadata": {"annotations": {"test/touched": "1"}}});
+        api.patch("east-hosts", &PatchParams::default(), &Patch::Merge(&touch)).await?;
+        wait::until("a reconcile after the touch", SETTLE, || async {
+            let now = reconciles(&operator.metrics().await.map_err(|e| e.to_string())?);
+            if now > before { Ok(()) } else { Err(format!("{now} reconciles")) }
+        })
+        .await?;
+        let metrics_after = operator.metrics().await?;
+        let requests = |m: &str| m.lines().filter(|l| l.starts_with("rest_client")).map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            write_requests(&metrics_after),
+            writes_before,
+            "a steady-state reconcile wrote:\nbefore {:#?}\nafter {:#?}",
+            requests(&metrics_before),
+            requests(&metrics_after)
+        );
+
+        // Scale.
+        api.patch("east-hosts", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"hostReplicas": 3}}))).await?;
+        let whc = wait_ready(&api, "east-hosts", "True").await?;
+        assert_eq!(whc.status.and_then(|s| s.ready_hosts).as_deref(), Some("3/3"));
+        wait_pods(&ctx, "east-hosts", 3).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
+    with_namespace("whc-mode", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let daemon_sets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        api.create(
+            &PostParams::default(),
+            &host_config("west-hosts", &json!({"lattice": lattice(), "version": "1.4.2"})),
+        )
+        .await?;
+        wait_ready(&api, "west-hosts", "True").await?;
+        assert!(deployments.get_opt("west-hosts").await?.is_some());
+
+        let to_daemon = json!({"spec": {"schedulingOptions": {"daemonset": true}}});
+        api.patch("west-hosts", &PatchParams::default(), &Patch::Merge(&to_daemon))
+            .await?;
+        let whc = wait_ready(&api, "west-hosts", "True").await?;
+        assert_eq!(
+            whc.status
+                .and_then(|s| s.workload_kind)
+                .map(|k| format!("{k:?}"))
+                .as_deref(),
+            Some("DaemonSet")
+        );
+        assert!(daemon_sets.get_opt("west-hosts").await?.is_some());
+        wait::until("the Deployment to go", SETTLE, || async {
+            match deployments.get_opt("west-hosts").await {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err("still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        wait_pods(&ctx, "west-hosts", 2).await?; // one per kwok node
+
+        let back = json!({"spec": {"schedulingOptions": {"daemonset": false}}});
+        api.patch("west-hosts", &PatchParams::default(), &Patch::Merge(&back))
+            .await?;
+        wait_ready(&api, "west-hosts", "True").await?;
+        assert!(deployments.get_opt("west-hosts").await?.is_some());
+        wait::until("the DaemonSet to go", SETTLE, || async {
+            match daemon_sets.get_opt("west-hosts").await {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err("still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_them() {
+    with_namespace("whc-secret", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let spec = json!({"lattice": lattice(), "version": "1.4.2", "secretName": "leaf-creds"});
+        api.create(&PostParams::default(), &host_config("north-hosts", &spec))
+            .await?;
+
+        let whc = wait_ready(&api, "north-hosts", "False").await?;
+        let (_, reason, message) = condition(&whc, "Ready").expect("Ready");
+        assert_eq!(reason, "SecretNotFound");
+        assert_eq!(message, "Secret leaf-creds not found");
+        let warning = wait_event(&ctx, "north-hosts", "SecretNotFound").await?;
+        assert_eq!(warning.type_.as_deref(), Some("Warning"));
+        assert!(
+            deployments.get_opt("north-hosts").await?.is_none(),
+            "no workload while the Secret is missing"
+        );
+
+        // A Secret without the key: still blocked, and the message names the key.
+        let mut secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("leaf-creds".into()),
+                ..Default::default()
+            },
+            data: Some([("wrong".to_string(), ByteString(b"x".to_vec()))].into()),
+            ..Secret::default()
+        };
+        secrets.create(&PostParams::default(), &secret).await?;
+        wait::for_object(
+            &api,
+            "north-hosts",
+            SETTLE,
+            |whc: Option<&WasmCloudHostConfig>| {
+                whc.and_then(|w| condition(w, "Ready"))
+                    .is_some_and(|c| c.2 == "Secret leaf-creds has no key nats.creds")
+            },
+        )
+        .await?;
+
+        // Fixed: the hosts start.
+        secret.data = Some([("nats.creds".to_string(), ByteString(CREDS.as_bytes().to_vec()))].into());
+        secrets
+            .replace(
+                "leaf-creds",
+                &PostParams::default(),
+                &secrets.get("leaf-creds").await.map(|mut s| {
+                    s.data.clone_from(&secret.data);
+                    s
+                })?,
+            )
+            .await?;
+        wait_ready(&api, "north-hosts", "True").await?;
+        wait_pods(&ctx, "north-hosts", 1).await?;
+        let checksum = |d: &Deployment| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get("k8s.wasmcloud.dev/config-checksum").cloned())
+        };
+        let first = checksum(&deployments.get("north-hosts").await?).expect("checksum");
+        let config = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ctx.namespace)
+            .get("north-hosts")
+            .await?;
+        assert!(config.data.expect("data")["nats.conf"].contains("credentials: \"/nats/nats.creds\""));
+
+        // Rotation: new credentials roll the hosts.
+        let rotated = CREDS.replace("eyJ0eXAiOiJKV1QifQ", "eyJ0eXAiOiJKV1QiLCJ2IjoyfQ");
+        let patch = json!({"data": {"nats.creds": ByteString(rotated.into_bytes())}});
+        secrets
+            .patch("leaf-creds", &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        wait::for_object(
+            &deployments,
+            "north-hosts",
+            SETTLE,
+            move |d: Option<&Deployment>| d.and_then(checksum).is_some_and(|c| c != first),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_registry_credentials_and_conflicting_additions_are_reported_not_applied() {
+    with_namespace("whc-invalid", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let registry: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": "{\"auths\":{}}"}
+        }))?;
+        secrets.create(&PostParams::default(), &registry).await?;
+        let spec = json!({"lattice": lattice(), "version": "1.4.2", "registryCredentialsSecret": "pull"});
+        api.create(&PostParams::default(), &host_config("south-hosts", &spec)).await?;
+        let whc = wait_ready(&api, "south-hosts", "False").await?;
+        let (_, reason, message) = condition(&whc, "Ready").expect("Ready");
+        assert_eq!(reason, "SecretInvalid");
+        assert!(message.contains("names no registry"), "{message}");
+        assert!(deployments.get_opt("south-hosts").await?.is_none());
+
+        let auth_only = json!({"stringData": {".dockerconfigjson": "{\"auths\":{\"ghcr.io\":{\"auth\":\"b2N0bzpzM2NyZXQ=\"}}}"}});
+        secrets.patch("pull", &PatchParams::default(), &Patch::Merge(&auth_only)).await?;
+        wait_ready(&api, "south-hosts", "True").await?;
+        let derived = secrets.get("south-hosts-registry-credentials").await?;
+        assert_eq!(derived.data.expect("data")["username"].0, b"octo");
+
+        // An env var the operator sets, also set in the additions: a condition, the hosts untouched.
+        let clash = json!({"spec": {"schedulingOptions": {"containerTemplateAdditions": {"wasmcloud": {
+            "env": [{"name": "WASMCLOUD_LATTICE", "value": "other"}]}}}}});
+        api.patch("south-hosts", &PatchParams::default(), &Patch::Merge(&clash)).await?;
+        let whc = wait_ready(&api, "south-hosts", "False").await?;
+        let (_, reason, message) = condition(&whc, "Ready").expect("Ready");
+        assert_eq!(reason, "InvalidSpec");
+        assert!(message.contains("WASMCLOUD_LATTICE is set by the operator"), "{message}");
+        let template = deployments.get("south-hosts").await?.spec.expect("spec").template;
+        let env = serde_json::to_string(&template)?;
+        assert!(!env.contains("\"other\""), "the invalid change was not applied");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn drift_is_repaired_and_deletion_leaves_nothing_behind() {
+    with_namespace("whc-drift", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        api.create(
+            &PostParams::default(),
+            &host_config(
+                "drift-hosts",
+                &json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2}),
+            ),
+        )
+        .await?;
+        wait_ready(&api, "drift-hosts", "True").await?;
+
+        deployments
+            .patch(
+                "drift-hosts",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"replicas": 5}})),
+            )
+            .await?;
+        config_maps
+            .patch(
+                "drift-hosts",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"data": {"nats.conf": "broken"}})),
+            )
+            .await?;
+        wait::for_object(&deployments, "drift-hosts", SETTLE, |d: Option<&Deployment>| {
+            d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas) == Some(2)
+        })
+        .await?;
+        wait::for_object(&config_maps, "drift-hosts", SETTLE, |c: Option<&ConfigMap>| {
+            c.and_then(|c| c.data.as_ref())
+                .is_some_and(|d| d["nats.conf"].contains("leafnodes"))
+        })
+        .await?;
+        wait_event(&ctx, "drift-hosts", "DriftCorrected").await?;
+
+        api.delete("drift-hosts", &DeleteParams::foreground()).await?;
+        wait::until("children garbage-collected", SETTLE, || async {
+            let left = (
+                deployments
+                    .get_opt("drift-hosts")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some(),
+                config_maps
+                    .get_opt("drift-hosts")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some(),
+                running_pods(&ctx, "drift-hosts")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            if left == (false, false, 0) {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        })
+        .await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_old_operator_example_applies_and_reconciles() {
+    with_namespace("whc-examples", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let root = wasmcloud_operator_tests::env::TestEnv::repo_root().join("operator-types/tests/fixtures/old-operator");
+        let read = |file: &str| -> anyhow::Result<WasmCloudHostConfig> {
+            Ok(serde_yaml::from_str(&std::fs::read_to_string(root.join(file))?)?)
+        };
+        let mut quickstart = read("quickstart_wasmcloud-host.yaml")?;
+        quickstart.metadata.namespace = Some(ctx.namespace.clone());
+        api.create(&PostParams::default(), &quickstart).await?;
+        wait_ready(&api, "wasmcloud-host", "True").await?;
+
+        // The annotated example, as the API server accepts it (podTemplateAdditions.spec moved up), refers
+        // to two Secrets that don't exist: it reconciles to a clear condition, then to Ready once they do.
+        let mut raw: serde_json::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(root.join("full-config_wasmcloud-annotated.yaml"))?)?;
+        let additions = &mut raw["spec"]["schedulingOptions"]["podTemplateAdditions"];
+        *additions = additions["spec"].clone();
+        raw["metadata"]["namespace"] = json!(ctx.namespace);
+        let annotated: WasmCloudHostConfig = serde_json::from_value(raw)?;
+        api.create(&PostParams::default(), &annotated).await?;
+        let whc = wait_ready(&api, "my-wasmcloud-cluster", "False").await?;
+        assert_eq!(condition(&whc, "Ready").map(|c| c.1).as_deref(), Some("SecretNotFound"));
+        wait_event(&ctx, "my-wasmcloud-cluster", "DeprecatedField").await?;
+
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let creds: Secret = serde_json::from_value(json!({"metadata": {"name": "wasmcloud-host-nats-secret"},
+            "stringData": {"nats.creds": CREDS}}))?;
+        secrets.create(&PostParams::default(), &creds).await?;
+        let pull: Secret = serde_json::from_value(json!({"metadata": {"name": "wasmcloud-pull-secret"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": "{\"auths\":{\"registry\":{\"username\":\"u\",\"password\":\"p\"}}}"}}))?;
+        secrets.create(&PostParams::default(), &pull).await?;
+        wait_ready(&api, "my-wasmcloud-cluster", "True").await?;
+        assert!(Api::<DaemonSet>::namespaced(ctx.client.clone(), &ctx.namespace).get_opt("my-wasmcloud-cluster").await?.is_some());
+        Ok(())
+    })
+    .await;
+}
