@@ -64,8 +64,7 @@ demo: dev-up ## Bring up the local environment and install the example objects.
 
 .PHONY: test-unit
 test-unit: ## Unit and fixture tests (no environment needed).
-	$(CARGO) test --workspace --lib --bins
-	$(CARGO) test -p wasmcloud-operator-types --features runtime --tests
+	$(CARGO) test --workspace --exclude wasmcloud-operator-tests --lib --bins --tests
 	$(CARGO) test -p wasmcloud-operator-types --lib  # the types alone, without the runtime feature
 
 .PHONY: test-integration

@@ -90,9 +90,11 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
 
     tokio::spawn(readiness::when_store_ready(store.clone(), caches));
 
+    let managed = context.managed.clone();
     controller
         .run(timed_reconcile, error_policy, context)
-        .for_each(|result| {
+        .for_each(move |result| {
+            managed.set(i64::try_from(store.state().len()).unwrap_or(i64::MAX));
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile failed");
             }

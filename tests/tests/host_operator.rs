@@ -118,6 +118,10 @@ fn lattice() -> String {
 #[tokio::test]
 async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_state() {
     with_namespace("whc-ready", |ctx| async move {
+        // Pod Security Admission rejects any host pod that breaks the "restricted" profile.
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+        let restricted = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ctx.namespace, &PatchParams::default(), &Patch::Merge(&restricted)).await?;
         let operator = start_operator(&ctx).await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let spec = json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2, "hostLabels": {"zone": "east"}});
@@ -464,6 +468,62 @@ async fn every_old_operator_example_applies_and_reconciles() {
         secrets.create(&PostParams::default(), &pull).await?;
         wait_ready(&api, "my-wasmcloud-cluster", "True").await?;
         assert!(Api::<DaemonSet>::namespaced(ctx.client.clone(), &ctx.namespace).get_opt("my-wasmcloud-cluster").await?.is_some());
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn applications_on_the_lattice_are_listed_in_the_status() {
+    with_namespace("whc-apps", |ctx| async move {
+        let _operator = start_operator(&ctx).await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let apps: Api<wasmcloud_operator_types::Application> =
+            Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let lattice = lattice();
+        api.create(
+            &PostParams::default(),
+            &host_config("app-hosts", &json!({"lattice": lattice, "version": "1.4.2"})),
+        )
+        .await?;
+        wait_ready(&api, "app-hosts", "True").await?;
+
+        // What the app-status-bridge writes: the lattice, the deployed version and the phase.
+        let app: wasmcloud_operator_types::Application = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "shop"}, "spec": {"components": []}}))?;
+        apps.create(&PostParams::default(), &app).await?;
+        let status = json!({"status": {"lattice": lattice, "phase": "Deployed", "deployedVersion": "v1"}});
+        apps.patch_status("shop", &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        let namespace = ctx.namespace.clone();
+        let whc = wait::for_object(
+            &api,
+            "app-hosts",
+            SETTLE,
+            move |w: Option<&WasmCloudHostConfig>| {
+                w.and_then(|w| w.status.as_ref())
+                    .is_some_and(|s| s.app_count == 1)
+            },
+        )
+        .await?;
+        let listed = whc.status.expect("status").apps.remove(0);
+        assert_eq!(
+            (
+                listed.name.as_str(),
+                listed.namespace.as_deref(),
+                listed.version.as_deref(),
+                listed.phase.as_deref()
+            ),
+            ("shop", Some(namespace.as_str()), Some("v1"), Some("Deployed"))
+        );
+
+        apps.delete("shop", &DeleteParams::default()).await?;
+        wait::for_object(&api, "app-hosts", SETTLE, |w: Option<&WasmCloudHostConfig>| {
+            w.and_then(|w| w.status.as_ref())
+                .is_some_and(|s| s.app_count == 0 && s.apps.is_empty())
+        })
+        .await?;
         Ok(())
     })
     .await;
