@@ -1,23 +1,11 @@
-//! Entry point of wasmcloud-app-status-bridge: parse arguments, run, report a failure as one line.
+//! Entry point of wasmcloud-app-status-bridge.
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = wasmcloud_app_status_bridge::Args::parse();
-    // Kubernetes objects (PodSpec and friends) deserialize through deep serde code: give workers room.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(8 << 20)
-        .build();
-    let outcome = match runtime {
-        Ok(runtime) => runtime.block_on(wasmcloud_app_status_bridge::run(args)),
-        Err(error) => Err(error.into()),
-    };
-    match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("wasmcloud-app-status-bridge: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    wasmcloud_operator_types::runtime::app::main(
+        "wasmcloud-app-status-bridge",
+        wasmcloud_app_status_bridge::run(args),
+    )
 }

@@ -34,7 +34,7 @@ pub fn name_of<K: CustomResourceExt>() -> String {
 
 /// Formats the API server knows; schemars also writes `uint32` and the like, which the API server warns
 /// about on every apply. Dropping them loses nothing: the ranges are in `minimum`/`maximum`.
-const KNOWN_FORMATS: &[&str] = &[
+pub const KNOWN_FORMATS: &[&str] = &[
     "int32",
     "int64",
     "float",

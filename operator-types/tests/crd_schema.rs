@@ -12,18 +12,7 @@ fn structural_problems(node: &Value, path: &str, problems: &mut Vec<String>) {
     if !map.contains_key("type") && !preserves && !int_or_string {
         problems.push(format!("{path}: no type"));
     }
-    let known = [
-        "int32",
-        "int64",
-        "float",
-        "double",
-        "byte",
-        "binary",
-        "date",
-        "date-time",
-        "password",
-        "int-or-string",
-    ];
+    let known = crds::KNOWN_FORMATS;
     if let Some(format) = map
         .get("format")
         .and_then(Value::as_str)

@@ -1,23 +1,11 @@
-//! Entry point of wasmcloud-service-syncer: parse arguments, run, report a failure as one line.
+//! Entry point of wasmcloud-service-syncer.
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = wasmcloud_service_syncer::Args::parse();
-    // Kubernetes objects (PodSpec and friends) deserialize through deep serde code: give workers room.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(8 << 20)
-        .build();
-    let outcome = match runtime {
-        Ok(runtime) => runtime.block_on(wasmcloud_service_syncer::run(args)),
-        Err(error) => Err(error.into()),
-    };
-    match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("wasmcloud-service-syncer: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    wasmcloud_operator_types::runtime::app::main(
+        "wasmcloud-service-syncer",
+        wasmcloud_service_syncer::run(args),
+    )
 }

@@ -141,3 +141,27 @@ async fn finish(
     tracing::info!(ok = outcome.is_ok(), "stopped");
     outcome
 }
+
+/// The body of every binary's `main`: runs `run` on a multi-threaded runtime and turns a failure into
+/// one line on stderr and a failing exit code.
+pub fn main<F>(binary: &str, run: F) -> std::process::ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    // Kubernetes objects (PodSpec and friends) deserialize through deep serde code: give workers room.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(run),
+        Err(error) => Err(error.into()),
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{binary}: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
