@@ -45,3 +45,16 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits, through a watch, until the named object no longer exists; fails after `timeout`.
+pub async fn until_gone<K>(api: &Api<K>, name: &str, timeout: Duration) -> anyhow::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let gone = |object: Option<&K>| object.is_none();
+    match tokio::time::timeout(timeout, Box::pin(await_condition(api.clone(), name, gone))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => anyhow::bail!("{name} still exists after {timeout:?}"),
+    }
+}

@@ -204,14 +204,7 @@ async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
             Some("DaemonSet")
         );
         assert!(daemon_sets.get_opt("west-hosts").await?.is_some());
-        wait::until("the Deployment to go", SETTLE, || async {
-            match deployments.get_opt("west-hosts").await {
-                Ok(None) => Ok(()),
-                Ok(Some(_)) => Err("still there".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await?;
+        wait::until_gone(&deployments, "west-hosts", SETTLE).await?;
         wait_pods(&ctx, "west-hosts", 2).await?; // one per kwok node
 
         let back = json!({"spec": {"schedulingOptions": {"daemonset": false}}});
@@ -219,14 +212,7 @@ async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
             .await?;
         wait_ready(&api, "west-hosts", "True").await?;
         assert!(deployments.get_opt("west-hosts").await?.is_some());
-        wait::until("the DaemonSet to go", SETTLE, || async {
-            match daemon_sets.get_opt("west-hosts").await {
-                Ok(None) => Ok(()),
-                Ok(Some(_)) => Err("still there".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await
+        wait::until_gone(&daemon_sets, "west-hosts", SETTLE).await
     })
     .await;
 }
