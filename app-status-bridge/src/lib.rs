@@ -1,9 +1,17 @@
 //! wasmcloud-app-status-bridge: Puts Application objects into wadm and mirrors wadm's status back into status.phase.
 //! This module holds the command line and the start-up wiring; reconcilers live in their own modules.
 
+pub mod controller;
+pub mod group_check;
+pub mod manifest;
+pub mod reconcile;
+pub mod status;
+pub mod wadm;
+
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};
 use wasmcloud_operator_types::runtime::cli::CommonArgs;
+use wasmcloud_operator_types::runtime::nats::{self, NatsArgs};
 
 /// CRDs this binary can't work without.
 const REQUIRED_CRDS: &[RequiredCrd] = &[
@@ -23,22 +31,34 @@ const REQUIRED_CRDS: &[RequiredCrd] = &[
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// Lattice for Applications that have no `k8s.wasmcloud.dev/lattice` annotation and no single lattice
+    /// from the WasmCloudHostConfigs in their namespace.
+    #[arg(long, env = "DEFAULT_LATTICE")]
+    pub default_lattice: Option<String>,
 }
 
 /// Runs until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let Args { common } = args;
-    app::run(
+    let Args {
+        common,
+        nats: nats_args,
+        default_lattice,
+    } = args;
+    Box::pin(app::run(
         binaries::APP_STATUS_BRIDGE,
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
-        |_context| async {
-            // The reconcilers arrive with their own issues; until then the binary only serves its admin
-            // endpoints and holds leadership.
-            std::future::pending::<()>().await;
-            Ok(())
+        |context| async move {
+            group_check::check(&context.client).await?;
+            let connected = context.readiness.register("nats");
+            let nats = nats::connect(&nats_args, binaries::APP_STATUS_BRIDGE, connected).await?;
+            Box::pin(controller::run(context, nats, default_lattice)).await
         },
-    )
+    ))
     .await
 }

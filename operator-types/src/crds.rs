@@ -18,11 +18,11 @@ pub fn all() -> Vec<GeneratedCrd> {
     vec![
         GeneratedCrd {
             file_name: "wasmcloudhostconfigs.k8s.wasmcloud.dev.yaml",
-            crd: without_unknown_formats(WasmCloudHostConfig::crd()),
+            crd: labelled(without_unknown_formats(WasmCloudHostConfig::crd())),
         },
         GeneratedCrd {
             file_name: "applications.core.oam.dev.yaml",
-            crd: without_unknown_formats(Application::crd()),
+            crd: labelled(without_unknown_formats(Application::crd())),
         },
     ]
 }
@@ -46,6 +46,18 @@ pub const KNOWN_FORMATS: &[&str] = &[
     "password",
     "int-or-string",
 ];
+
+/// Label on our CRDs, so a binary can tell them from another project's CRD of the same name (KubeVela
+/// also defines applications.core.oam.dev).
+pub const OWNER_LABEL: (&str, &str) = ("app.kubernetes.io/part-of", "wasmcloud-operator");
+
+fn labelled(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    crd.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(OWNER_LABEL.0.to_string(), OWNER_LABEL.1.to_string());
+    crd
+}
 
 fn without_unknown_formats(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     fn walk(value: &mut serde_json::Value) {

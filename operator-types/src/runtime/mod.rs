@@ -8,6 +8,7 @@ pub mod client;
 pub mod crd_check;
 pub mod leader;
 pub mod metrics;
+pub mod nats;
 pub mod readiness;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,0 +1,138 @@
+//! Wires the Application controller: Applications (with their finalizer), the WasmCloudHostConfigs that
+//! decide lattices, wadm's status stream for every lattice (`wadm.status.*.*`), and a full resync after
+//! every NATS (re)connect. Touches the API through watches and NATS through one subscription.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, future, stream};
+use kube::ResourceExt;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use wasmcloud_operator_types::contract::binaries;
+use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::{app, readiness};
+use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
+
+use crate::reconcile::{Context, Error, reconcile};
+use crate::wadm::Wadm;
+
+const CONTROLLER: &str = "application";
+
+/// Runs the controller until the stream ends.
+pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<String>) -> anyhow::Result<()> {
+    let client = shared.client.clone();
+    let caches = shared.readiness.register("caches");
+    let controller = Controller::new(shared.api::<Application>(), watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(16));
+    let apps = controller.store();
+
+    let (host_configs, writer) = reflector::store::<WasmCloudHostConfig>();
+    let host_config_changes = reflector::reflector(
+        writer,
+        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let same_namespace = apps.clone();
+    let status_apps = apps.clone();
+    let subscription = nats.client.subscribe("wadm.status.*.*").await?;
+    let reconnects = each_connect(nats.connections.clone());
+
+    let reporter = Reporter {
+        controller: binaries::APP_STATUS_BRIDGE.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let context = Arc::new(Context::new(
+        client.clone(),
+        Wadm::new(nats.client.clone()),
+        shared.metrics.clone(),
+        Recorder::new(client.clone(), reporter),
+        (apps.clone(), host_configs),
+        default_lattice,
+    ));
+    tokio::spawn(readiness::when_store_ready(apps.clone(), caches));
+
+    controller
+        // A host config's lattice decides the lattice of the Applications in its namespace.
+        .watches_stream(host_config_changes, move |config| {
+            let namespace = config.namespace();
+            same_namespace
+                .state()
+                .iter()
+                .filter(|app| app.namespace() == namespace)
+                .map(|app| ObjectRef::from_obj(app.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        // wadm pushes every status change; map wadm.status.<lattice>.<app> back to its object.
+        .reconcile_on(subscription.flat_map(move |message| {
+            let tokens: Vec<&str> = message.subject.split('.').collect();
+            let targets = match tokens.as_slice() {
+                ["wadm", "status", lattice, name] => matching(&status_apps, lattice, name),
+                _ => Vec::new(),
+            };
+            stream::iter(targets)
+        }))
+        // After every (re)connect, everything is read again: status pushed while away is not replayed.
+        .reconcile_all_on(reconnects)
+        .run(timed_reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile failed");
+            }
+            future::ready(())
+        })
+        .await;
+    Ok(())
+}
+
+/// The Applications named `name` whose status says they live in `lattice`.
+fn matching(apps: &Store<Application>, lattice: &str, name: &str) -> Vec<ObjectRef<Application>> {
+    apps.state()
+        .iter()
+        .filter(|app| app.name_any() == name)
+        .filter(|app| app.status.as_ref().and_then(|s| s.lattice.as_deref()) == Some(lattice))
+        .map(|app| ObjectRef::from_obj(app.as_ref()))
+        .collect()
+}
+
+/// One item per NATS (re)connect.
+fn each_connect(connections: tokio::sync::watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send {
+    stream::unfold(connections, |mut connections| async move {
+        connections.changed().await.ok()?;
+        Some(((), connections))
+    })
+}
+
+async fn timed_reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = Box::pin(reconcile(app.clone(), ctx.clone())).await;
+    let metrics = &ctx.metrics;
+    metrics
+        .reconcile_time_seconds
+        .with_label_values(&[CONTROLLER])
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = if result.is_ok() { "success" } else { "error" };
+    metrics
+        .reconcile_total
+        .with_label_values(&[CONTROLLER, outcome])
+        .inc();
+    if result.is_ok() {
+        ctx.succeeded(&ObjectRef::from_obj(app.as_ref()));
+    }
+    result
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
+fn error_policy(app: Arc<Application>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors_total
+        .with_label_values(&[CONTROLLER, error.category()])
+        .inc();
+    let delay = ctx.failed(ObjectRef::from_obj(app.as_ref()));
+    tracing::warn!(name = %app.name_any(), namespace = app.namespace().unwrap_or_default(), %error, retry_in = ?delay,
+        "reconcile failed");
+    Action::requeue(delay)
+}

@@ -1,0 +1,346 @@
+//! One reconcile of an Application: choose its lattice (the contract's rule), refuse a model name another
+//! namespace already owns, put the manifest at its version, deploy it, read wadm's status and write it
+//! only if it changed. Deletion (behind a finalizer) removes the model from wadm. Touches the object,
+//! its status and wadm.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::Value;
+use wasmcloud_operator_types::application::choose_lattice;
+use wasmcloud_operator_types::contract::{
+    APPLICATION_FINALIZER, annotations, condition_types, field_manager, reasons,
+};
+use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConfig};
+
+use crate::manifest;
+use crate::status::{self, Sync};
+use crate::wadm::{Wadm, WadmError};
+
+/// The safety-net resync; wadm's status stream and the watches bring every real change.
+const RESYNC: Duration = Duration::from_secs(3600);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub wadm: Wadm,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub apps: Store<Application>,
+    pub host_configs: Store<WasmCloudHostConfig>,
+    pub default_lattice: Option<String>,
+    failures: Mutex<HashMap<ObjectRef<Application>, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("default_lattice", &self.default_lattice)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        wadm: Wadm,
+        metrics: Metrics,
+        recorder: Recorder,
+        stores: (Store<Application>, Store<WasmCloudHostConfig>),
+        default_lattice: Option<String>,
+    ) -> Self {
+        let (apps, host_configs) = stores;
+        Self {
+            client,
+            wadm,
+            metrics,
+            recorder,
+            apps,
+            host_configs,
+            default_lattice,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Records one more failure of `object`; returns the delay before the retry (1 s doubling to 5 min).
+    pub fn failed(&self, object: ObjectRef<Application>) -> Duration {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(object).or_insert(0);
+        let delay = Duration::from_secs(1u64 << (*count).min(8)).min(Duration::from_secs(300));
+        *count = count.saturating_add(1);
+        delay
+    }
+
+    pub fn succeeded(&self, object: &ObjectRef<Application>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(object);
+    }
+}
+
+/// A failure that is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Wadm(#[from] WadmError),
+    #[error("failed to write the status")]
+    Status(#[source] kube::Error),
+    #[error("object has no namespace")]
+    NoNamespace,
+}
+
+/// The reconcile's error, as kube's finalizer helper wraps it.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] pub finalizer::Error<StepError>);
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn category(&self) -> &'static str {
+        match &self.0 {
+            finalizer::Error::ApplyFailed(StepError::Wadm(e))
+            | finalizer::Error::CleanupFailed(StepError::Wadm(e)) => e.category(),
+            finalizer::Error::ApplyFailed(_) | finalizer::Error::CleanupFailed(_) => "status",
+            finalizer::Error::AddFinalizer(_) | finalizer::Error::RemoveFinalizer(_) => "finalizer",
+            _ => "other",
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(name = %app.name_any(), namespace = app.namespace().unwrap_or_default()))]
+pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = app.namespace().unwrap_or_default();
+    let api: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+    let outcome = finalizer(&api, APPLICATION_FINALIZER, app, |event| async {
+        match event {
+            finalizer::Event::Apply(app) => apply(&app, &ctx).await,
+            finalizer::Event::Cleanup(app) => cleanup(&app, &ctx).await,
+        }
+    })
+    .await?;
+    Ok(outcome)
+}
+
+/// The lattice of `app` under the contract's rule.
+fn lattice_of(app: &Application, ctx: &Context) -> Result<String, String> {
+    let namespace = app.namespace();
+    let configs = ctx.host_configs.state();
+    let lattices: Vec<&str> = configs
+        .iter()
+        .filter(|c| c.namespace() == namespace)
+        .map(|c| c.spec.lattice.as_str())
+        .collect();
+    let annotation = app.annotations().get(annotations::LATTICE).map(String::as_str);
+    choose_lattice(annotation, &lattices, ctx.default_lattice.as_deref())
+        .map(str::to_string)
+        .map_err(|e| e.to_string())
+}
+
+/// Another Application that claimed the same model name in the same lattice first.
+fn earlier_claim(app: &Application, lattice: &str, ctx: &Context) -> Option<String> {
+    let mine = (app.creation_timestamp(), app.namespace());
+    ctx.apps
+        .state()
+        .iter()
+        .filter(|other| other.name_any() == app.name_any() && other.namespace() != app.namespace())
+        .filter(|other| other.status.as_ref().and_then(|s| s.lattice.as_deref()) == Some(lattice))
+        .filter(|other| (other.creation_timestamp(), other.namespace()) < mine)
+        .map(|other| format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()))
+        .next()
+}
+
+async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
+    let lattice = match lattice_of(app, ctx) {
+        Ok(lattice) => lattice,
+        Err(message) => {
+            let sync = Sync::Failed {
+                reason: reasons::LATTICE_UNKNOWN,
+                message,
+            };
+            write_status(app, ctx, None, &sync, &Value::Null).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    if let Some(owner) = earlier_claim(app, &lattice, ctx) {
+        let message = format!(
+            "{owner} already deploys model {} in lattice {lattice}",
+            app.name_any()
+        );
+        let sync = Sync::Failed {
+            reason: reasons::CONFLICT,
+            message,
+        };
+        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
+        return Ok(Action::await_change());
+    }
+
+    let wadm = &ctx.wadm;
+    let name = app.name_any();
+    let manifest = manifest::manifest(app);
+    let version = manifest::version(app);
+    let result = async {
+        let versions = wadm.versions(&lattice, &name).await?;
+        if versions.iter().any(|v| v.version == version) {
+            let stored = wadm.manifest(&lattice, &name, &version).await?;
+            if stored.is_some_and(|stored| !manifest::same_content(&stored, &manifest)) {
+                return Ok(Some(Sync::Failed {
+                    reason: reasons::VERSION_NOT_BUMPED,
+                    message: format!(
+                        "the spec changed but wadm already holds version {version} with other content: change the \
+                         `version` annotation (or remove it to let the bridge derive one)"
+                    ),
+                }));
+            }
+        } else {
+            wadm.put(&lattice, &manifest).await?;
+        }
+        let deployed = versions.iter().find(|v| v.deployed).map(|v| v.version.clone());
+        if deployed.as_deref() != Some(version.as_str()) {
+            wadm.deploy(&lattice, &name, &version).await?;
+            let we_deployed_it_before = app.status.as_ref().and_then(|s| s.deployed_version.as_deref()) == Some(version.as_str());
+            if we_deployed_it_before {
+                let note = format!("wadm had {} instead of version {version}; deployed it again", deployed.as_deref().unwrap_or("nothing deployed"));
+                publish(ctx, app, EventType::Normal, reasons::DRIFT_CORRECTED, note).await;
+            }
+        }
+        Ok::<_, WadmError>(None)
+    }
+    .await;
+    let sync = match result {
+        Ok(Some(failed)) => failed,
+        Ok(None) => Sync::Deployed { version },
+        Err(WadmError::Rejected(message)) => Sync::Failed {
+            reason: reasons::WADM_REJECTED,
+            message,
+        },
+        Err(error) => {
+            let sync = Sync::Failed {
+                reason: reasons::WADM_UNREACHABLE,
+                message: "wadm does not answer; retrying".into(),
+            };
+            write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
+            return Err(error.into());
+        }
+    };
+    let wadm_status = match &sync {
+        Sync::Deployed { .. } => wadm.status(&lattice, &name).await?,
+        Sync::Failed { .. } => Value::Null,
+    };
+    write_status(app, ctx, Some(&lattice), &sync, &wadm_status).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+async fn cleanup(app: &Application, ctx: &Context) -> Result<Action, StepError> {
+    let skip = app
+        .annotations()
+        .get(annotations::SKIP_WADM_CLEANUP)
+        .is_some_and(|v| v == "true");
+    let status = app.status.as_ref();
+    let conflicted = status
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_types::SYNCED))
+        .is_some_and(|c| c.reason == reasons::CONFLICT);
+    let lattice = status.and_then(|s| s.lattice.clone());
+    let (false, false, Some(lattice)) = (skip, conflicted, lattice) else {
+        // Skipped on request, never ours, or never reached wadm: nothing to remove.
+        return Ok(Action::await_change());
+    };
+    if let Err(error) = ctx.wadm.delete(&lattice, &app.name_any()).await {
+        let message = format!(
+            "cannot remove the model from wadm ({error}); the object stays until it can, or set the annotation {}=true",
+            annotations::SKIP_WADM_CLEANUP
+        );
+        let sync = Sync::Failed {
+            reason: reasons::WADM_UNREACHABLE,
+            message,
+        };
+        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
+        return Err(error.into());
+    }
+    Ok(Action::await_change())
+}
+
+/// Computes the status and writes it only when it changed; publishes an Event when Synced flips.
+async fn write_status(
+    app: &Application,
+    ctx: &Context,
+    lattice: Option<&str>,
+    sync: &Sync,
+    wadm_status: &Value,
+) -> Result<(), StepError> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new = status::compute(
+        app.status.as_ref(),
+        app.metadata.generation,
+        lattice,
+        sync,
+        wadm_status,
+        &now,
+    );
+    if app.status.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    let namespace = app.namespace().ok_or(StepError::NoNamespace)?;
+    let api: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = serde_json::json!({
+        "apiVersion": Application::api_version(&()),
+        "kind": Application::kind(&()),
+        "metadata": {"name": app.name_any()},
+        "status": new,
+    });
+    let params = PatchParams::apply(field_manager::APP_STATUS_BRIDGE).force();
+    api.patch_status(&app.name_any(), &params, &Patch::Apply(&patch))
+        .await
+        .map_err(StepError::Status)?;
+    announce(ctx, app, app.status.as_ref(), &new).await;
+    Ok(())
+}
+
+async fn announce(
+    ctx: &Context,
+    app: &Application,
+    before: Option<&ApplicationStatus>,
+    after: &ApplicationStatus,
+) {
+    let synced = |s: Option<&ApplicationStatus>| {
+        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_types::SYNCED))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let (old, new) = (synced(before), synced(Some(after)));
+    if old.as_ref().map(|o| (&o.0, &o.1)) == new.as_ref().map(|n| (&n.0, &n.1)) {
+        return;
+    }
+    if let Some((state, reason, message)) = new {
+        let type_ = if state == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        publish(ctx, app, type_, &reason, message).await;
+    }
+}
+
+async fn publish(ctx: &Context, app: &Application, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+        tracing::warn!(%error, "failed to publish an Event");
+    }
+}

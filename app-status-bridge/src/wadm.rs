@@ -1,0 +1,143 @@
+//! wadm's NATS API (`wadm.api.<lattice>.model.*`) as typed calls. Touches only NATS.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// How long wadm gets to answer one request.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failure talking to wadm.
+#[derive(Debug, thiserror::Error)]
+pub enum WadmError {
+    /// Nothing answered (NATS down, no wadm, or too slow): retried with backoff.
+    #[error("wadm did not answer {subject}: {reason}")]
+    Unreachable { subject: String, reason: String },
+    /// wadm answered with an error: the input is wrong, wait for a change.
+    #[error("wadm rejected the request: {0}")]
+    Rejected(String),
+    #[error("wadm sent a reply that is not JSON: {0}")]
+    BadReply(#[from] serde_json::Error),
+}
+
+impl WadmError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "wadm-unreachable",
+            Self::Rejected(_) => "wadm-rejected",
+            Self::BadReply(_) => "wadm-bad-reply",
+        }
+    }
+}
+
+/// One version of a model and whether it is the deployed one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ModelVersion {
+    pub version: String,
+    #[serde(default)]
+    pub deployed: bool,
+}
+
+/// wadm's API.
+#[derive(Debug, Clone)]
+pub struct Wadm {
+    nats: async_nats::Client,
+}
+
+impl Wadm {
+    pub fn new(nats: async_nats::Client) -> Self {
+        Self { nats }
+    }
+
+    async fn call(&self, lattice: &str, operation: &str, body: Vec<u8>) -> Result<Value, WadmError> {
+        let subject = format!("wadm.api.{lattice}.model.{operation}");
+        let unreachable = |reason: String| WadmError::Unreachable {
+            subject: subject.clone(),
+            reason,
+        };
+        let reply = tokio::time::timeout(TIMEOUT, self.nats.request(subject.clone(), body.into()))
+            .await
+            .map_err(|_| unreachable(format!("no reply within {TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(serde_json::from_slice(&reply.payload)?)
+    }
+
+    /// Stores a manifest; an already stored version is not an error (the caller compares content).
+    pub async fn put(&self, lattice: &str, manifest: &Value) -> Result<(), WadmError> {
+        let reply = self.call(lattice, "put", serde_json::to_vec(manifest)?).await?;
+        match result(&reply) {
+            "created" | "newversion" => Ok(()),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+
+    /// Every stored version of `name` (empty when wadm doesn't know it).
+    pub async fn versions(&self, lattice: &str, name: &str) -> Result<Vec<ModelVersion>, WadmError> {
+        let reply = self
+            .call(lattice, &format!("versions.{name}"), Vec::new())
+            .await?;
+        match result(&reply) {
+            "success" => Ok(serde_json::from_value(
+                reply.get("versions").cloned().unwrap_or(json!([])),
+            )?),
+            "notfound" => Ok(Vec::new()),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+
+    /// The manifest stored as `version` of `name`, if any.
+    pub async fn manifest(
+        &self,
+        lattice: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Value>, WadmError> {
+        let body = serde_json::to_vec(&json!({"version": version}))?;
+        let reply = self.call(lattice, &format!("get.{name}"), body).await?;
+        match result(&reply) {
+            "success" => Ok(reply.get("manifest").cloned()),
+            "notfound" => Ok(None),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+
+    pub async fn deploy(&self, lattice: &str, name: &str, version: &str) -> Result<(), WadmError> {
+        let body = serde_json::to_vec(&json!({"version": version}))?;
+        let reply = self.call(lattice, &format!("deploy.{name}"), body).await?;
+        match result(&reply) {
+            "acknowledged" => Ok(()),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+
+    /// Undeploys and deletes every version of `name`; a model wadm doesn't know is already gone.
+    pub async fn delete(&self, lattice: &str, name: &str) -> Result<(), WadmError> {
+        let reply = self.call(lattice, &format!("del.{name}"), Vec::new()).await?;
+        match result(&reply) {
+            "deleted" | "noop" => Ok(()),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+
+    /// The status object of `name` (`{"status": {"type", "message"}, "scalers": [...], ...}`).
+    pub async fn status(&self, lattice: &str, name: &str) -> Result<Value, WadmError> {
+        let reply = self.call(lattice, &format!("status.{name}"), Vec::new()).await?;
+        match result(&reply) {
+            "ok" => Ok(reply.get("status").cloned().unwrap_or(Value::Null)),
+            "notfound" => Ok(Value::Null),
+            _ => Err(WadmError::Rejected(message(&reply))),
+        }
+    }
+}
+
+fn result(reply: &Value) -> &str {
+    reply.get("result").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn message(reply: &Value) -> String {
+    reply
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message")
+        .to_string()
+}

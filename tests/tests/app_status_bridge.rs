@@ -1,0 +1,249 @@
+//! The app-status-bridge with a real wadm and simulated hosts (a test double): an Application reaches
+//! Deployed and Ready, edits deploy new versions, deletion removes the model from wadm, the phase follows
+//! wadm when hosts go away, bad input is reported, and steady state writes nothing.
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use wasmcloud_operator_tests::env::TestEnv;
+use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
+use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::process::{OperatorProcess, sample, write_requests};
+use wasmcloud_operator_tests::wadm::WadmApi;
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::Application;
+use wasmcloud_operator_types::application::ApplicationPhase;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+async fn start_bridge(ctx: &TestContext) -> anyhow::Result<OperatorProcess> {
+    let mut bridge = OperatorProcess::start(
+        &ctx.env,
+        "wasmcloud-app-status-bridge",
+        &ctx.env.kubeconfig,
+        &["--namespace", &ctx.namespace],
+    )?;
+    bridge.wait_ready(Duration::from_secs(30)).await?;
+    Ok(bridge)
+}
+
+fn lattice() -> String {
+    format!("apps-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// A wadm example as an Application in `lattice`.
+fn example(file: &str, lattice: &str) -> anyhow::Result<Application> {
+    let path = TestEnv::repo_root()
+        .join("operator-types/tests/fixtures/wadm-oam")
+        .join(file);
+    let mut app: Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
+    app["metadata"]["annotations"]["k8s.wasmcloud.dev/lattice"] = json!(lattice);
+    Ok(serde_json::from_value(app)?)
+}
+
+fn condition(app: &Application, type_: &str) -> Option<(String, String, String)> {
+    let c = app
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn wait_phase(
+    api: &Api<Application>,
+    name: &str,
+    phase: ApplicationPhase,
+) -> anyhow::Result<Application> {
+    wait::for_object(api, name, SETTLE, move |app: Option<&Application>| {
+        app.and_then(|a| a.status.as_ref())
+            .is_some_and(|s| s.phase == Some(phase))
+    })
+    .await
+}
+
+async fn wait_synced(
+    api: &Api<Application>,
+    name: &str,
+    reason: &'static str,
+) -> anyhow::Result<Application> {
+    wait::for_object(api, name, SETTLE, move |app: Option<&Application>| {
+        app.and_then(|a| condition(a, "Synced"))
+            .is_some_and(|c| c.1 == reason)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() {
+    with_namespace("app-life", |ctx| async move {
+        let bridge = start_bridge(&ctx).await?;
+        let lattice = lattice();
+        let nats = ctx.env.nats().await?;
+        let simulated = SimulatedLattice::start(nats.clone(), &lattice).await?;
+        let host = simulated.start_host("host-a", &[]).await?;
+        let wadm = WadmApi::new(nats, &lattice);
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+
+        let mut app = example("echo.yaml", &lattice)?;
+        app.metadata.namespace = Some(ctx.namespace.clone());
+        api.create(&PostParams::default(), &app).await?;
+        let deployed = wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        let status = deployed.status.clone().expect("status");
+        let first_version = status.deployed_version.clone().expect("version");
+        assert!(first_version.starts_with("k8s-"), "{first_version}");
+        assert_eq!(status.lattice.as_deref(), Some(lattice.as_str()));
+        assert_eq!(condition(&deployed, "Ready").map(|c| c.0).as_deref(), Some("True"));
+        assert!(deployed.finalizers().iter().any(|f| f == "k8s.wasmcloud.dev/wadm-cleanup"));
+        assert_eq!(wadm.status_type("echo").await?, "deployed");
+
+        // `kubectl wait` works on the Ready condition.
+        let waited = ctx.env.kubectl()
+            .args(["wait", "--for=condition=Ready", "application/echo", "-n", &ctx.namespace, "--timeout=30s"])
+            .output()?;
+        assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+
+        // Steady state: a reconcile that finds nothing new writes nothing.
+        let writes = write_requests(&bridge.metrics().await?);
+        let reconciles = |m: &str| sample(m, "controller_runtime_reconcile_total{controller=\"application\",result=\"success\"}");
+        let before = reconciles(&bridge.metrics().await?);
+        api.patch("echo", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"labels": {"touched": "yes"}}}))).await?;
+        wait::until("a reconcile after the touch", SETTLE, || async {
+            let now = reconciles(&bridge.metrics().await.map_err(|e| e.to_string())?);
+            if now > before { Ok(()) } else { Err(format!("{now}")) }
+        })
+        .await?;
+        // A label is content of the manifest, so that touch deploys a new version; touch again with the
+        // same label to see a reconcile that has nothing to do.
+        wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        let writes_after_label = write_requests(&bridge.metrics().await?);
+        assert!(writes_after_label >= writes);
+        let settled = reconciles(&bridge.metrics().await?);
+        api.patch("echo", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}}))).await?;
+        wait::until("another reconcile", SETTLE, || async {
+            let now = reconciles(&bridge.metrics().await.map_err(|e| e.to_string())?);
+            if now > settled { Ok(()) } else { Err(format!("{now}")) }
+        })
+        .await?;
+        assert_eq!(write_requests(&bridge.metrics().await?), writes_after_label, "a steady-state reconcile wrote");
+
+        // An edit is a new version, deployed.
+        let mut edited = api.get("echo").await?;
+        edited.spec.components[0].traits.as_mut().expect("traits")[0].properties = Some(json!({"instances": 2}));
+        api.replace("echo", &PostParams::default(), &edited).await?;
+        let updated = wait::for_object(&api, "echo", SETTLE, |a: Option<&Application>| {
+            a.is_some_and(|a| {
+                let s = a.status.as_ref();
+                s.and_then(|s| s.observed_generation) == a.metadata.generation
+                    && s.and_then(|s| s.phase) == Some(ApplicationPhase::Deployed)
+            })
+        })
+        .await?;
+        let second_version = updated.status.and_then(|s| s.deployed_version).expect("version");
+        assert_ne!(second_version, first_version);
+
+        // The hosts go away: the phase follows wadm.
+        host.stop().await?;
+        wait::for_object(&api, "echo", SETTLE, |a: Option<&Application>| {
+            a.and_then(|a| a.status.as_ref()).is_some_and(|s| s.phase.is_some() && s.phase != Some(ApplicationPhase::Deployed))
+        })
+        .await?;
+
+        // Deletion removes the model from wadm, then the object.
+        api.delete("echo", &DeleteParams::default()).await?;
+        wait::until_gone(&api, "echo", SETTLE).await?;
+        let models = wadm.list().await?;
+        let names: Vec<&str> = models["models"].as_array().into_iter().flatten().filter_map(|m| m["name"].as_str()).collect();
+        assert!(!names.contains(&"echo"), "{models}");
+        drop(simulated);
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_spec_under_the_same_explicit_version_is_reported_not_looped_on() {
+    with_namespace("app-version", |ctx| async move {
+        let _bridge = start_bridge(&ctx).await?;
+        let lattice = lattice();
+        let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;
+        let _host = simulated.start_host("host-a", &[]).await?;
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let mut app = example("echo.yaml", &lattice)?;
+        app.metadata.namespace = Some(ctx.namespace.clone());
+        app.annotations_mut().insert("version".into(), "v1.0.0".into());
+        api.create(&PostParams::default(), &app).await?;
+        let deployed = wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        assert_eq!(
+            deployed.status.and_then(|s| s.deployed_version).as_deref(),
+            Some("v1.0.0")
+        );
+
+        let mut edited = api.get("echo").await?;
+        edited.spec.components[0].traits.as_mut().expect("traits")[0].properties =
+            Some(json!({"instances": 3}));
+        api.replace("echo", &PostParams::default(), &edited).await?;
+        let stuck = wait_synced(&api, "echo", "VersionNotBumped").await?;
+        assert!(condition(&stuck, "Synced").is_some_and(|c| c.2.contains("change the `version` annotation")));
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        wait::until("a Warning Event", SETTLE, || async {
+            let list = events
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let found = list.items.iter().any(|e| {
+                e.reason.as_deref() == Some("VersionNotBumped") && e.type_.as_deref() == Some("Warning")
+            });
+            if found {
+                Ok(())
+            } else {
+                Err("none yet".to_string())
+            }
+        })
+        .await?;
+
+        // Bumping the version deploys the edit.
+        let mut bumped = api.get("echo").await?;
+        bumped.annotations_mut().insert("version".into(), "v1.1.0".into());
+        api.replace("echo", &PostParams::default(), &bumped).await?;
+        wait::for_object(&api, "echo", SETTLE, |a: Option<&Application>| {
+            a.and_then(|a| a.status.as_ref())
+                .and_then(|s| s.deployed_version.as_deref())
+                == Some("v1.1.0")
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_manifest_wadm_rejects_is_reported_and_an_unknown_lattice_too() {
+    with_namespace("app-invalid", |ctx| async move {
+        let _bridge = start_bridge(&ctx).await?;
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        // No annotation, no WasmCloudHostConfig in the namespace, no default: no lattice.
+        let nowhere: Application = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "nowhere", "annotations": {"description": "x"}},
+            "spec": {"components": [{"name": "web", "type": "component", "properties": {"image": "r/web:1"}}]}}))?;
+        api.create(&PostParams::default(), &nowhere).await?;
+        let unknown = wait_synced(&api, "nowhere", "LatticeUnknown").await?;
+        assert!(condition(&unknown, "Synced").is_some_and(|c| c.2.contains("k8s.wasmcloud.dev/lattice")));
+
+        // A component type wadm doesn't know: the schema allows any word, wadm's own parser says no.
+        let broken: Application = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "broken", "annotations": {"k8s.wasmcloud.dev/lattice": lattice()}},
+            "spec": {"components": [{"name": "web", "type": "gadget", "properties": {"image": "r/web:1"}}]}}))?;
+        api.create(&PostParams::default(), &broken).await?;
+        let rejected = wait_synced(&api, "broken", "WadmRejected").await?;
+        assert!(condition(&rejected, "Ready").is_some_and(|c| c.0 == "False"));
+        Ok(())
+    })
+    .await;
+}
