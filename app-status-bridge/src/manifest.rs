@@ -21,6 +21,7 @@ fn is_bookkeeping(key: &str) -> bool {
         || key.starts_with("argocd.argoproj.io/")
         || key == annotations::LATTICE
         || key == annotations::SKIP_WADM_CLEANUP
+        || key == annotations::CONTENT_HASH
 }
 
 /// The manifest to put into wadm: the object as `wash app deploy` would have read it from its file, with
@@ -34,6 +35,7 @@ pub fn manifest(app: &Application) -> Value {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     kept.insert(annotations::WADM_VERSION.to_string(), version);
+    kept.insert(annotations::CONTENT_HASH.to_string(), content_hash(app));
     let mut metadata = json!({"name": app.name_any(), "annotations": kept});
     if !app.labels().is_empty() {
         metadata["labels"] = json!(app.labels());
@@ -48,26 +50,43 @@ pub fn manifest(app: &Application) -> Value {
 
 /// The version: the user's annotation, or one derived from the content.
 pub fn version(app: &Application) -> String {
-    if let Some(explicit) = app
+    match app
         .annotations()
         .get(annotations::WADM_VERSION)
         .filter(|v| !v.is_empty())
     {
-        return explicit.clone();
+        Some(explicit) => explicit.clone(),
+        None => format!("{DERIVED_PREFIX}{}", &content_hash(app)[..12]),
     }
+}
+
+/// A hash of what makes up the manifest: spec, labels and the annotations that are not bookkeeping.
+pub fn content_hash(app: &Application) -> String {
     let content = json!({
         "spec": app.spec,
         "labels": app.labels(),
-        "annotations": app.annotations().iter().filter(|(k, _)| !is_bookkeeping(k)).collect::<BTreeMap<_, _>>(),
+        "annotations": app
+            .annotations()
+            .iter()
+            .filter(|(k, _)| !is_bookkeeping(k) && k.as_str() != annotations::WADM_VERSION)
+            .collect::<BTreeMap<_, _>>(),
     });
     // serde_json writes maps in key order here (BTreeMap), so equal content hashes equally.
-    let digest = Sha256::digest(content.to_string().as_bytes());
-    format!("{DERIVED_PREFIX}{}", &format!("{digest:x}")[..12])
+    format!("{:x}", Sha256::digest(content.to_string().as_bytes()))
 }
 
-/// Whether `stored` (a manifest wadm returned) has the same content as `ours`.
+/// Whether `stored` (a manifest wadm returned) has the same content as `ours`: by the content hash the
+/// bridge records, or, for a manifest someone else put, by its spec.
 pub fn same_content(stored: &Value, ours: &Value) -> bool {
-    stored.get("spec") == ours.get("spec")
+    let hash = |m: &Value| {
+        m.pointer("/metadata/annotations")
+            .and_then(|a| a.get(annotations::CONTENT_HASH))
+            .cloned()
+    };
+    match (hash(stored), hash(ours)) {
+        (Some(stored), Some(ours)) => stored == ours,
+        _ => stored.get("spec") == ours.get("spec"),
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +163,12 @@ mod tests {
         );
         assert_eq!(manifest["spec"], spec(1));
         assert!(same_content(&manifest, &manifest));
+        // wadm re-serializes what it stores; the recorded hash still matches.
+        let mut normalized = manifest.clone();
+        normalized["spec"]["components"][0]["traits"][0]["properties"]["extra"] = json!([]);
+        assert!(same_content(&normalized, &manifest));
+        let mut edited = manifest.clone();
+        edited["metadata"]["annotations"]["k8s.wasmcloud.dev/content-hash"] = json!("other");
+        assert!(!same_content(&edited, &manifest));
     }
 }

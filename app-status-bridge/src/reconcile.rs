@@ -282,6 +282,7 @@ async fn write_status(
 ) -> Result<(), StepError> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = status::compute(
+        &app.name_any(),
         app.status.as_ref(),
         app.metadata.generation,
         lattice,

@@ -19,6 +19,7 @@ pub enum Sync {
 
 /// The new status. `wadm_status` is wadm's status object for the app (or null when unknown).
 pub fn compute(
+    app_name: &str,
     current: Option<&ApplicationStatus>,
     generation: Option<i64>,
     lattice: Option<&str>,
@@ -36,7 +37,7 @@ pub fn compute(
             status.deployed_version = Some(version.clone());
             status.phase = wadm_phase.or(Some(ApplicationPhase::Reconciling));
             status.message = wadm_message;
-            status.components = components(wadm_status);
+            status.components = components(wadm_status, app_name);
             set_condition(
                 &mut status.conditions,
                 ConditionUpdate::new(
@@ -98,10 +99,15 @@ fn text(value: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Per-component detail, when wadm reports it.
-fn components(wadm_status: &Value) -> Vec<ComponentStatus> {
-    let Some(list) = wadm_status.get("components").and_then(Value::as_array) else {
-        return Vec::new();
+/// Per-component detail: wadm's `components` when it fills them, otherwise derived from its scalers (one
+/// trait each: a spread or daemon scaler for `<app>-<component>`, a link scaler named after its source).
+fn components(wadm_status: &Value, app: &str) -> Vec<ComponentStatus> {
+    let reported = wadm_status
+        .get("components")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty());
+    let Some(list) = reported else {
+        return from_scalers(wadm_status, app);
     };
     list.iter()
         .filter_map(|component| {
@@ -126,6 +132,70 @@ fn components(wadm_status: &Value) -> Vec<ComponentStatus> {
             })
         })
         .collect()
+}
+
+fn from_scalers(wadm_status: &Value, app: &str) -> Vec<ComponentStatus> {
+    // wadm names things `<app with '-' as '_'>-<component>`.
+    let prefix = format!("{}-", app.replace('-', "_"));
+    let mut components: Vec<ComponentStatus> = Vec::new();
+    for scaler in wadm_status
+        .get("scalers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(kind), Some(name), Some(phase)) = (
+            scaler.get("kind").and_then(Value::as_str),
+            scaler.get("name").and_then(Value::as_str),
+            phase_of(scaler.pointer("/status/type")),
+        ) else {
+            continue;
+        };
+        let trait_type = match kind {
+            "SpreadScaler" => "spreadscaler",
+            "DaemonScaler" => "daemonscaler",
+            "LinkScaler" => "link",
+            other => other,
+        };
+        // A link scaler is named `<source> -(<interface>)-> <target>`; it belongs to its source.
+        let owner = name.split(" -(").next().unwrap_or(name);
+        let component = owner.strip_prefix(&prefix).unwrap_or(owner).to_string();
+        let detail = TraitStatus {
+            type_: trait_type.to_string(),
+            phase,
+            message: text(scaler.pointer("/status/message")),
+        };
+        match components.iter_mut().find(|c| c.name == component) {
+            Some(existing) => existing.traits.push(detail),
+            None => components.push(ComponentStatus {
+                name: component,
+                type_: None,
+                phase,
+                message: None,
+                traits: vec![detail],
+            }),
+        }
+    }
+    for component in &mut components {
+        component.phase = worst(component.traits.iter().map(|t| t.phase));
+    }
+    components.sort_by(|a, b| a.name.cmp(&b.name));
+    components
+}
+
+/// wadm's precedence when it sums statuses: failed > undeployed > waiting > reconciling > unhealthy > deployed.
+fn worst(phases: impl Iterator<Item = ApplicationPhase>) -> ApplicationPhase {
+    let rank = |p: ApplicationPhase| match p {
+        ApplicationPhase::Failed => 5,
+        ApplicationPhase::Undeployed => 4,
+        ApplicationPhase::Waiting => 3,
+        ApplicationPhase::Reconciling => 2,
+        ApplicationPhase::Unhealthy => 1,
+        ApplicationPhase::Deployed => 0,
+    };
+    phases
+        .max_by_key(|p| rank(*p))
+        .unwrap_or(ApplicationPhase::Deployed)
 }
 
 #[cfg(test)]
@@ -157,7 +227,15 @@ mod tests {
         ];
         for (wire, phase, ready) in table {
             let wadm = json!({"status": {"type": wire, "message": format!("wadm says {wire}")}});
-            let status = compute(None, Some(2), Some("blue"), &deployed("v1"), &wadm, &at(1));
+            let status = compute(
+                "hello-world",
+                None,
+                Some(2),
+                Some("blue"),
+                &deployed("v1"),
+                &wadm,
+                &at(1),
+            );
             assert_eq!(status.phase, Some(phase), "{wire}");
             assert_eq!(is_true(&status.conditions, "Ready"), ready, "{wire}");
             assert!(is_true(&status.conditions, "Synced"));
@@ -175,6 +253,7 @@ mod tests {
     #[test]
     fn a_sync_failure_is_named_and_keeps_the_last_phase() {
         let first = compute(
+            "hello-world",
             None,
             Some(1),
             Some("blue"),
@@ -186,7 +265,15 @@ mod tests {
             reason: "VersionNotBumped",
             message: "bump the version".into(),
         };
-        let status = compute(Some(&first), Some(2), Some("blue"), &failed, &Value::Null, &at(2));
+        let status = compute(
+            "hello-world",
+            Some(&first),
+            Some(2),
+            Some("blue"),
+            &failed,
+            &Value::Null,
+            &at(2),
+        );
         assert_eq!(
             status.phase,
             Some(ApplicationPhase::Deployed),
@@ -206,10 +293,58 @@ mod tests {
     }
 
     #[test]
+    fn components_and_traits_come_from_wadms_scalers() {
+        let wadm = json!({"status": {"type": "reconciling"}, "components": [], "scalers": [
+            {"kind": "SpreadScaler", "name": "hello_world-http_component", "status": {"type": "deployed"}},
+            {"kind": "DaemonScaler", "name": "hello_world-httpserver", "status": {"type": "reconciling", "message": "Scaling provider on 1 host(s)"}},
+            {"kind": "LinkScaler", "name": "hello_world-httpserver -(wasi:http)-> hello_world-http_component", "status": {"type": "deployed"}}
+        ]});
+        let status = compute(
+            "hello-world",
+            None,
+            Some(1),
+            Some("blue"),
+            &deployed("v1"),
+            &wadm,
+            &at(1),
+        );
+        let names: Vec<&str> = status.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["http_component", "httpserver"]);
+        let server = &status.components[1];
+        assert_eq!(
+            server.phase,
+            ApplicationPhase::Reconciling,
+            "the worst of its traits"
+        );
+        let traits: Vec<&str> = server.traits.iter().map(|t| t.type_.as_str()).collect();
+        assert_eq!(traits, ["daemonscaler", "link"]);
+        assert_eq!(
+            server.traits[0].message.as_deref(),
+            Some("Scaling provider on 1 host(s)")
+        );
+    }
+
+    #[test]
     fn the_same_report_twice_gives_the_same_status() {
         let wadm = json!({"status": {"type": "deployed"}});
-        let one = compute(None, Some(1), Some("blue"), &deployed("v1"), &wadm, &at(1));
-        let two = compute(Some(&one), Some(1), Some("blue"), &deployed("v1"), &wadm, &at(50));
+        let one = compute(
+            "hello-world",
+            None,
+            Some(1),
+            Some("blue"),
+            &deployed("v1"),
+            &wadm,
+            &at(1),
+        );
+        let two = compute(
+            "hello-world",
+            Some(&one),
+            Some(1),
+            Some("blue"),
+            &deployed("v1"),
+            &wadm,
+            &at(50),
+        );
         assert_eq!(one, two);
     }
 }

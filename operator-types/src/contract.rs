@@ -53,6 +53,9 @@ pub mod annotations {
     pub const SKIP_WADM_CLEANUP: &str = "k8s.wasmcloud.dev/skip-wadm-cleanup";
     /// On an Application: the wadm manifest version (wadm's own annotation name).
     pub const WADM_VERSION: &str = "version";
+    /// In a manifest the bridge puts into wadm: the hash of the Application's content, so a stored
+    /// version can be compared without depending on how wadm re-serializes the manifest.
+    pub const CONTENT_HASH: &str = "k8s.wasmcloud.dev/content-hash";
     /// On a Service created for an app whose name is not a valid Service name: the original name.
     pub const ORIGINAL_APP_NAME: &str = "wasmcloud.dev/app-name";
     /// On host pod templates: the checksum of every Secret and ConfigMap the hosts read, so a change rolls them.

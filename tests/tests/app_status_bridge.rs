@@ -105,6 +105,26 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
             .args(["wait", "--for=condition=Ready", "application/echo", "-n", &ctx.namespace, "--timeout=30s"])
             .output()?;
         assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+        let names: Vec<String> = status.components.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names, ["echo", "httpserver"], "per-component detail");
+
+        // Undeployed behind the bridge's back: deployed again, with an Event.
+        wadm.undeploy("echo").await?;
+        wait::until("the DriftCorrected Event", SETTLE, || async {
+            let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            if list.items.iter().any(|e| e.reason.as_deref() == Some("DriftCorrected")) { Ok(()) } else { Err("none".into()) }
+        })
+        .await?;
+        wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        wait::until("wadm to run echo again", SETTLE, || async {
+            match wadm.status_type("echo").await {
+                Ok(s) if s == "deployed" => Ok(()),
+                Ok(s) => Err(s),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
 
         // Steady state: a reconcile that finds nothing new writes nothing.
         let writes = write_requests(&bridge.metrics().await?);
@@ -116,9 +136,16 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
             if now > before { Ok(()) } else { Err(format!("{now}")) }
         })
         .await?;
-        // A label is content of the manifest, so that touch deploys a new version; touch again with the
-        // same label to see a reconcile that has nothing to do.
-        wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        // A label is content of the manifest, so that touch deploys a new version; once wadm has settled
+        // (every scaler deployed), touch again to see a reconcile that has nothing to do.
+        wait::for_object(&api, "echo", SETTLE, |a: Option<&Application>| {
+            a.and_then(|a| a.status.as_ref()).is_some_and(|s| {
+                s.phase == Some(ApplicationPhase::Deployed)
+                    && !s.components.is_empty()
+                    && s.components.iter().all(|c| c.traits.iter().all(|t| t.phase == ApplicationPhase::Deployed))
+            })
+        })
+        .await?;
         let writes_after_label = write_requests(&bridge.metrics().await?);
         assert!(writes_after_label >= writes);
         let settled = reconciles(&bridge.metrics().await?);
@@ -243,6 +270,57 @@ async fn a_manifest_wadm_rejects_is_reported_and_an_unknown_lattice_too() {
         api.create(&PostParams::default(), &broken).await?;
         let rejected = wait_synced(&api, "broken", "WadmRejected").await?;
         assert!(condition(&rejected, "Ready").is_some_and(|c| c.0 == "False"));
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_wadm_example_reaches_deployed() {
+    with_namespace("app-examples", |ctx| async move {
+        let _bridge = start_bridge(&ctx).await?;
+        let lattice = lattice();
+        let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;
+        // Hosts that satisfy every spread requirement in the examples.
+        let _hosts = [
+            simulated
+                .start_host("east-lights", &[("zone", "us-east-1"), ("ledenabled", "true")])
+                .await?,
+            simulated.start_host("east", &[("zone", "us-east-1")]).await?,
+            simulated.start_host("west", &[("zone", "us-west-1")]).await?,
+        ];
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let dir = TestEnv::repo_root().join("operator-types/tests/fixtures/wadm-oam");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let Some(extension) = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .filter(|e| matches!(*e, "yaml" | "json"))
+            else {
+                continue;
+            };
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let mut app = example(&file, &lattice)?;
+            // Several examples share a model name; give each its own.
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let name = format!("{stem}-{extension}");
+            app.metadata.name = Some(name.clone());
+            app.metadata.namespace = Some(ctx.namespace.clone());
+            api.create(&PostParams::default(), &app).await?;
+            names.push(name);
+        }
+        assert_eq!(names.len(), 9);
+        for name in &names {
+            wait_phase(&api, name, ApplicationPhase::Deployed)
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        }
         Ok(())
     })
     .await;
