@@ -5,6 +5,8 @@
 #   env.sh up DIR      start everything with its state, logs and pid files under DIR; writes DIR/env
 #   env.sh down DIR    stop everything started in DIR (SIGTERM, then SIGKILL); logs stay in DIR/logs
 #   env.sh status DIR  which processes are running
+#   env.sh nats-stop DIR / nats-start DIR   stop NATS, or start it again on the same port and store
+#                      (for tests of what happens while NATS is away)
 #
 # DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL and TOOLS_BIN, ready to `source`.
 # Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
@@ -128,6 +130,18 @@ status:
 NODE
 }
 
+start_nats() { # start_nats BIN PORT MONITOR_PORT
+  launch nats-server "$1/nats-server" -js -sd "$dir/nats" -a 127.0.0.1 -p "$2" -m "$3" --server_name local-hub
+  wait_until 30 nats-server curl -fsS "http://127.0.0.1:$3/healthz?js-enabled-only=true"
+}
+
+nats_start() {
+  started=$SECONDS
+  # shellcheck disable=SC1091
+  . "$dir/env"
+  start_nats "$TOOLS_BIN" "${NATS_URL##*:}" "${NATS_MONITOR_URL##*:}"
+}
+
 up() {
   if compgen -G "$dir/pids/*" >/dev/null; then die "$dir already has running processes: run '$0 down $dir' first"; fi
   started=$SECONDS
@@ -186,9 +200,7 @@ up() {
   log "$KWOK_NODES kwok nodes: ready after $((SECONDS - started))s"
   wait_until 60 "default ServiceAccount" "$kubectl" -n default get serviceaccount default
 
-  launch nats-server "$bin/nats-server" -js -sd "$dir/nats" -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" \
-    --server_name local-hub
-  wait_until 30 nats-server curl -fsS "http://127.0.0.1:$nats_mon/healthz?js-enabled-only=true"
+  start_nats "$bin" "$nats_port" "$nats_mon"
   RUST_LIB_BACKTRACE=0 RUST_BACKTRACE=0 launch wadm "$wadm" -s "127.0.0.1:$nats_port" --cleanup-interval 20
   # wadm is up once its API subscription (wadm.api.>) is visible to the server.
   wait_until 60 "wadm" sh -c "curl -fsS 'http://127.0.0.1:$nats_mon/subsz?subs=1&limit=10000' | grep -q 'wadm[.]api[.]'"
@@ -252,5 +264,7 @@ case $1 in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status DIR" >&2; exit 2 ;;
+  nats-stop) stop nats-server ;;
+  nats-start) nats_start ;;
+  *) echo "usage: $0 up|down|status|nats-stop|nats-start DIR" >&2; exit 2 ;;
 esac
