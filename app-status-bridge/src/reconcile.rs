@@ -191,6 +191,14 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
     let name = app.name_any();
     let manifest = manifest::manifest(app);
     let version = manifest::version(app);
+    if let Some(problems) = invalid(&manifest).await {
+        let sync = Sync::Failed {
+            reason: reasons::INVALID_SPEC,
+            message: problems,
+        };
+        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
+        return Ok(Action::await_change());
+    }
     let result = async {
         let versions = wadm.versions(&lattice, &name).await?;
         if versions.iter().any(|v| v.version == version) {
@@ -241,6 +249,23 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
     };
     write_status(app, ctx, Some(&lattice), &sync, &wadm_status).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// wadm's own validation (wadm-types), run before anything reaches wadm; `None` when the manifest is fine.
+async fn invalid(manifest: &Value) -> Option<String> {
+    use wadm_types::validation::{ValidationFailureLevel, validate_manifest_bytes};
+    let bytes = serde_json::to_vec(manifest).ok()?;
+    match validate_manifest_bytes(&bytes).await {
+        Err(error) => Some(format!("wadm cannot read this manifest: {error:#}")),
+        Ok((_, failures)) => {
+            let errors: Vec<String> = failures
+                .into_iter()
+                .filter(|f| matches!(f.level, ValidationFailureLevel::Error))
+                .map(|f| f.msg)
+                .collect();
+            (!errors.is_empty()).then(|| errors.join("; "))
+        }
+    }
 }
 
 async fn cleanup(app: &Application, ctx: &Context) -> Result<Action, StepError> {

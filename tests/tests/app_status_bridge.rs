@@ -138,15 +138,19 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
         .await?;
         // A label is content of the manifest, so that touch deploys a new version; once wadm has settled
         // (every scaler deployed), touch again to see a reconcile that has nothing to do.
-        wait::for_object(&api, "echo", SETTLE, |a: Option<&Application>| {
+        let labelled_from = first_version.clone();
+        wait::for_object(&api, "echo", SETTLE, move |a: Option<&Application>| {
             a.and_then(|a| a.status.as_ref()).is_some_and(|s| {
-                s.phase == Some(ApplicationPhase::Deployed)
+                s.deployed_version.as_deref().is_some_and(|v| v != labelled_from)
+                    && s.phase == Some(ApplicationPhase::Deployed)
                     && !s.components.is_empty()
                     && s.components.iter().all(|c| c.traits.iter().all(|t| t.phase == ApplicationPhase::Deployed))
             })
         })
         .await?;
-        let writes_after_label = write_requests(&bridge.metrics().await?);
+        let status_before = api.get("echo").await?.status;
+        let metrics_before = bridge.metrics().await?;
+        let writes_after_label = write_requests(&metrics_before);
         assert!(writes_after_label >= writes);
         let settled = reconciles(&bridge.metrics().await?);
         api.patch("echo", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}}))).await?;
@@ -155,7 +159,19 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
             if now > settled { Ok(()) } else { Err(format!("{now}")) }
         })
         .await?;
-        assert_eq!(write_requests(&bridge.metrics().await?), writes_after_label, "a steady-state reconcile wrote");
+        let metrics_after = bridge.metrics().await?;
+        let writes_of = |m: &str| -> Vec<String> {
+            m.lines().filter(|l| l.starts_with("rest_client") && !l.contains("verb=\"get\"") && !l.contains("verb=\"list\"") && !l.contains("verb=\"watch\"")).map(str::to_string).collect()
+        };
+        assert_eq!(
+            write_requests(&metrics_after),
+            writes_after_label,
+            "a steady-state reconcile wrote:\nbefore {:#?}\nafter {:#?}\nstatus before {}\nstatus after {}",
+            writes_of(&metrics_before),
+            writes_of(&metrics_after),
+            serde_json::to_string(&status_before)?,
+            serde_json::to_string(&api.get("echo").await?.status)?
+        );
 
         // An edit is a new version, deployed.
         let mut edited = api.get("echo").await?;
@@ -262,14 +278,15 @@ async fn a_manifest_wadm_rejects_is_reported_and_an_unknown_lattice_too() {
         let unknown = wait_synced(&api, "nowhere", "LatticeUnknown").await?;
         assert!(condition(&unknown, "Synced").is_some_and(|c| c.2.contains("k8s.wasmcloud.dev/lattice")));
 
-        // A component type wadm doesn't know: the schema allows any word, wadm's own parser says no.
+        // A component type wadm doesn't know: the schema allows any word, wadm's validation says no.
         let broken: Application = serde_json::from_value(json!({
             "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
             "metadata": {"name": "broken", "annotations": {"k8s.wasmcloud.dev/lattice": lattice()}},
             "spec": {"components": [{"name": "web", "type": "gadget", "properties": {"image": "r/web:1"}}]}}))?;
         api.create(&PostParams::default(), &broken).await?;
-        let rejected = wait_synced(&api, "broken", "WadmRejected").await?;
+        let rejected = wait_synced(&api, "broken", "InvalidSpec").await?;
         assert!(condition(&rejected, "Ready").is_some_and(|c| c.0 == "False"));
+        assert!(condition(&rejected, "Synced").is_some_and(|c| c.2.contains("gadget")), "{:?}", condition(&rejected, "Synced"));
         Ok(())
     })
     .await;
