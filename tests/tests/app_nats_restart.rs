@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
@@ -107,6 +107,20 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         .await?;
         assert!(converged.status.is_some());
         assert!(bridge.child.try_wait()?.is_none(), "the bridge kept running");
+
+        // Deleted while wadm can't be reached: the object stays and says why, then goes when it can.
+        nats(&ctx.env, "nats-stop")?;
+        api.delete("steady", &DeleteParams::default()).await?;
+        wait::for_object(&api, "steady", SETTLE, |a: Option<&Application>| {
+            a.and_then(|a| a.status.as_ref())
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+                .is_some_and(|c| {
+                    c.reason == "WadmUnreachable" && c.message.contains("cannot remove the model")
+                })
+        })
+        .await?;
+        nats(&ctx.env, "nats-start")?;
+        wait::until_gone(&api, "steady", Duration::from_secs(90)).await?;
         Ok(())
     })
     .await;

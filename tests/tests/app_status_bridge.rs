@@ -342,3 +342,33 @@ async fn every_wadm_example_reaches_deployed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_skip_annotation_releases_the_object_and_leaves_wadm_alone() {
+    with_namespace("app-skip", |ctx| async move {
+        let _bridge = start_bridge(&ctx).await?;
+        let lattice = lattice();
+        let nats = ctx.env.nats().await?;
+        let simulated = SimulatedLattice::start(nats.clone(), &lattice).await?;
+        let _host = simulated.start_host("host-a", &[]).await?;
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let mut app = example("hello.yaml", &lattice)?;
+        app.metadata.namespace = Some(ctx.namespace.clone());
+        api.create(&PostParams::default(), &app).await?;
+        wait_phase(&api, "hello-world", ApplicationPhase::Deployed).await?;
+
+        let skip = json!({"metadata": {"annotations": {"k8s.wasmcloud.dev/skip-wadm-cleanup": "true"}}});
+        api.patch("hello-world", &PatchParams::default(), &Patch::Merge(&skip))
+            .await?;
+        api.delete("hello-world", &DeleteParams::default()).await?;
+        wait::until_gone(&api, "hello-world", SETTLE).await?;
+        let wadm = WadmApi::new(nats, &lattice);
+        assert_eq!(
+            wadm.status_type("hello-world").await?,
+            "deployed",
+            "wadm keeps running it"
+        );
+        Ok(())
+    })
+    .await;
+}
