@@ -1,6 +1,7 @@
 //! wasmcloud-service-syncer: Gives every deployed wasmCloud HTTP application a Service that reaches exactly the host pods serving it.
 //! This module holds the command line and the start-up wiring; reconcilers live in their own modules.
 
+pub mod build;
 pub mod qualify;
 
 use wasmcloud_operator_types::contract::binaries;
