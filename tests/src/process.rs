@@ -10,7 +10,8 @@ use tokio::process::{Child, Command};
 use crate::env::TestEnv;
 use crate::wait;
 
-/// A running product binary; killed when dropped.
+/// A running product binary; killed when dropped. Its pid is also recorded in the environment's pids/,
+/// so `env.sh down` stops it even if the test process dies without running destructors.
 #[derive(Debug)]
 pub struct OperatorProcess {
     pub name: String,
@@ -18,6 +19,15 @@ pub struct OperatorProcess {
     pub log: PathBuf,
     pub probe_port: u16,
     pub metrics_port: u16,
+    pid_file: Option<PathBuf>,
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        if let Some(pid_file) = &self.pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
+    }
 }
 
 /// Path of a workspace binary built by `cargo build` (the Makefile builds them before the tests).
@@ -58,12 +68,19 @@ impl OperatorProcess {
             .stderr(file)
             .kill_on_drop(true)
             .spawn()?;
+        let pid_file = child
+            .id()
+            .map(|pid| env.dir.join("pids").join(format!("{name}-{pid}")));
+        if let (Some(path), Some(pid)) = (&pid_file, child.id()) {
+            std::fs::write(path, pid.to_string())?;
+        }
         Ok(Self {
             name: name.to_string(),
             child,
             log,
             probe_port,
             metrics_port,
+            pid_file,
         })
     }
 
