@@ -19,8 +19,6 @@ use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 use crate::reconcile::{Context, Error, reconcile};
 use crate::wadm::Wadm;
 
-const CONTROLLER: &str = "application";
-
 /// Runs the controller until the stream ends.
 pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<String>) -> anyhow::Result<()> {
     let client = shared.client.clone();
@@ -109,29 +107,13 @@ fn each_connect(connections: tokio::sync::watch::Receiver<u64>) -> impl futures:
 async fn timed_reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = Box::pin(reconcile(app.clone(), ctx.clone())).await;
-    let metrics = &ctx.metrics;
-    metrics
-        .reconcile_time_seconds
-        .with_label_values(&[CONTROLLER])
-        .observe(started.elapsed().as_secs_f64());
-    let outcome = if result.is_ok() { "success" } else { "error" };
-    metrics
-        .reconcile_total
-        .with_label_values(&[CONTROLLER, outcome])
-        .inc();
-    if result.is_ok() {
-        ctx.succeeded(&ObjectRef::from_obj(app.as_ref()));
-    }
+    ctx.tracker.finished(&app, started.elapsed(), result.is_ok());
     result
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(app: Arc<Application>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .reconcile_errors_total
-        .with_label_values(&[CONTROLLER, error.category()])
-        .inc();
-    let delay = ctx.failed(ObjectRef::from_obj(app.as_ref()));
+    let delay = ctx.tracker.failed(&app, error.category());
     tracing::warn!(name = %app.name_any(), namespace = app.namespace().unwrap_or_default(), %error, retry_in = ?delay,
         "reconcile failed");
     Action::requeue(delay)

@@ -3,8 +3,7 @@
 //! only if it changed. Deletion (behind a finalizer) removes the model from wadm. Touches the object,
 //! its status and wadm.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -12,7 +11,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::Value;
 use wasmcloud_operator_types::application::choose_lattice;
@@ -20,11 +19,15 @@ use wasmcloud_operator_types::contract::{
     APPLICATION_FINALIZER, annotations, condition_types, field_manager, reasons,
 };
 use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConfig};
 
 use crate::manifest;
 use crate::status::{self, Sync};
 use crate::wadm::{Wadm, WadmError};
+
+/// Name of this controller in metrics.
+pub const CONTROLLER: &str = "application";
 
 /// The safety-net resync; wadm's status stream and the watches bring every real change.
 const RESYNC: Duration = Duration::from_secs(3600);
@@ -33,12 +36,11 @@ const RESYNC: Duration = Duration::from_secs(3600);
 pub struct Context {
     pub client: Client,
     pub wadm: Wadm,
-    pub metrics: Metrics,
     pub recorder: Recorder,
     pub apps: Store<Application>,
     pub host_configs: Store<WasmCloudHostConfig>,
     pub default_lattice: Option<String>,
-    failures: Mutex<HashMap<ObjectRef<Application>, u32>>,
+    pub tracker: ReconcileTracker<Application>,
 }
 
 impl std::fmt::Debug for Context {
@@ -62,32 +64,12 @@ impl Context {
         Self {
             client,
             wadm,
-            metrics,
             recorder,
             apps,
             host_configs,
             default_lattice,
-            failures: Mutex::default(),
+            tracker: ReconcileTracker::new(CONTROLLER, metrics),
         }
-    }
-
-    /// Records one more failure of `object`; returns the delay before the retry (1 s doubling to 5 min).
-    pub fn failed(&self, object: ObjectRef<Application>) -> Duration {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = failures.entry(object).or_insert(0);
-        let delay = Duration::from_secs(1u64 << (*count).min(8)).min(Duration::from_secs(300));
-        *count = count.saturating_add(1);
-        delay
-    }
-
-    pub fn succeeded(&self, object: &ObjectRef<Application>) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(object);
     }
 }
 

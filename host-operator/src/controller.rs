@@ -21,7 +21,7 @@ use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 use crate::app_index::AppIndex;
-use crate::context::{CONTROLLER, Context};
+use crate::context::Context;
 use crate::errors::Error;
 use crate::gather::referenced_names;
 use crate::reconcile::reconcile;
@@ -180,23 +180,11 @@ fn application_triggers(
         .flatten()
 }
 
-/// The reconcile with its metrics.
+/// The reconcile, recorded by the tracker.
 async fn timed_reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = Box::pin(reconcile(whc.clone(), ctx.clone())).await;
-    let metrics = &ctx.metrics;
-    metrics
-        .reconcile_time_seconds
-        .with_label_values(&[CONTROLLER])
-        .observe(started.elapsed().as_secs_f64());
-    let outcome = if result.is_ok() { "success" } else { "error" };
-    metrics
-        .reconcile_total
-        .with_label_values(&[CONTROLLER, outcome])
-        .inc();
-    if result.is_ok() {
-        ctx.succeeded(&ObjectRef::from_obj(whc.as_ref()));
-    }
+    ctx.tracker.finished(&whc, started.elapsed(), result.is_ok());
     result
 }
 
@@ -204,11 +192,7 @@ async fn timed_reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Re
 /// the object and waits for a change).
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(whc: Arc<WasmCloudHostConfig>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .reconcile_errors_total
-        .with_label_values(&[CONTROLLER, error.category()])
-        .inc();
-    let delay = ctx.failed(ObjectRef::from_obj(whc.as_ref()));
+    let delay = ctx.tracker.failed(&whc, error.category());
     tracing::warn!(name = %whc.name_any(), namespace = whc.namespace().unwrap_or_default(), error = %error,
         source = ?std::error::Error::source(error).map(ToString::to_string), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)

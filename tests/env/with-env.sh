@@ -3,7 +3,7 @@
 # On success the environment's directory is removed; on failure its logs stay and their path is printed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/wasmcloud-operator-env.XXXXXX")
+dir=$(mktemp -d --suffix=.wasmcloud-operator-env)
 status=0
 finish() {
   "$here/env.sh" down "$dir" || true

@@ -162,3 +162,18 @@ pub fn sample(metrics: &str, prefix: &str) -> f64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Starts `name` limited to the test's namespace (`--namespace`) and waits until it is ready.
+pub async fn start_in_namespace(
+    ctx: &crate::namespace::TestContext,
+    name: &str,
+) -> anyhow::Result<OperatorProcess> {
+    let mut process = OperatorProcess::start(
+        &ctx.env,
+        name,
+        &ctx.env.kubeconfig,
+        &["--namespace", &ctx.namespace],
+    )?;
+    process.wait_ready(Duration::from_secs(30)).await?;
+    Ok(process)
+}

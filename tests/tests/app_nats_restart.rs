@@ -11,7 +11,7 @@ use serde_json::json;
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
 use wasmcloud_operator_tests::namespace::with_namespace;
-use wasmcloud_operator_tests::process::{OperatorProcess, http_get};
+use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::application::ApplicationPhase;
@@ -43,13 +43,7 @@ fn app(lattice: &str, instances: u32) -> anyhow::Result<Application> {
 #[tokio::test]
 async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
     with_namespace("app-nats", |ctx| async move {
-        let mut bridge = OperatorProcess::start(
-            &ctx.env,
-            "wasmcloud-app-status-bridge",
-            &ctx.env.kubeconfig,
-            &["--namespace", &ctx.namespace],
-        )?;
-        bridge.wait_ready(Duration::from_secs(30)).await?;
+        let mut bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let lattice = format!("outage-{:06x}", rand::random::<u32>() & 0xff_ffff);
         let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;
         let _host = simulated.start_host("host-a", &[]).await?;

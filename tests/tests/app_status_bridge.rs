@@ -9,25 +9,14 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
-use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
-use wasmcloud_operator_tests::process::{OperatorProcess, sample, write_requests};
+use wasmcloud_operator_tests::namespace::with_namespace;
+use wasmcloud_operator_tests::process::{sample, start_in_namespace, write_requests};
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::application::ApplicationPhase;
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-async fn start_bridge(ctx: &TestContext) -> anyhow::Result<OperatorProcess> {
-    let mut bridge = OperatorProcess::start(
-        &ctx.env,
-        "wasmcloud-app-status-bridge",
-        &ctx.env.kubeconfig,
-        &["--namespace", &ctx.namespace],
-    )?;
-    bridge.wait_ready(Duration::from_secs(30)).await?;
-    Ok(bridge)
-}
 
 fn lattice() -> String {
     format!("apps-{:06x}", rand::random::<u32>() & 0xff_ffff)
@@ -80,7 +69,7 @@ async fn wait_synced(
 #[tokio::test]
 async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() {
     with_namespace("app-life", |ctx| async move {
-        let bridge = start_bridge(&ctx).await?;
+        let bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let lattice = lattice();
         let nats = ctx.env.nats().await?;
         let simulated = SimulatedLattice::start(nats.clone(), &lattice).await?;
@@ -210,7 +199,7 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
 #[tokio::test]
 async fn a_changed_spec_under_the_same_explicit_version_is_reported_not_looped_on() {
     with_namespace("app-version", |ctx| async move {
-        let _bridge = start_bridge(&ctx).await?;
+        let _bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let lattice = lattice();
         let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;
         let _host = simulated.start_host("host-a", &[]).await?;
@@ -267,7 +256,7 @@ async fn a_changed_spec_under_the_same_explicit_version_is_reported_not_looped_o
 #[tokio::test]
 async fn a_manifest_wadm_rejects_is_reported_and_an_unknown_lattice_too() {
     with_namespace("app-invalid", |ctx| async move {
-        let _bridge = start_bridge(&ctx).await?;
+        let _bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         // No annotation, no WasmCloudHostConfig in the namespace, no default: no lattice.
         let nowhere: Application = serde_json::from_value(json!({
@@ -295,7 +284,7 @@ async fn a_manifest_wadm_rejects_is_reported_and_an_unknown_lattice_too() {
 #[tokio::test]
 async fn every_wadm_example_reaches_deployed() {
     with_namespace("app-examples", |ctx| async move {
-        let _bridge = start_bridge(&ctx).await?;
+        let _bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let lattice = lattice();
         let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;
         // Hosts that satisfy every spread requirement in the examples.
@@ -346,7 +335,7 @@ async fn every_wadm_example_reaches_deployed() {
 #[tokio::test]
 async fn the_skip_annotation_releases_the_object_and_leaves_wadm_alone() {
     with_namespace("app-skip", |ctx| async move {
-        let _bridge = start_bridge(&ctx).await?;
+        let _bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
         let lattice = lattice();
         let nats = ctx.env.nats().await?;
         let simulated = SimulatedLattice::start(nats.clone(), &lattice).await?;

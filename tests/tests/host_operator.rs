@@ -14,7 +14,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
-use wasmcloud_operator_tests::process::{OperatorProcess, write_requests};
+use wasmcloud_operator_tests::process::{start_in_namespace, write_requests};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 
@@ -22,17 +22,6 @@ const SETTLE: Duration = Duration::from_secs(60);
 const CREDS: &str = "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ\n------END NATS USER JWT------\n\n\
                      -----BEGIN USER NKEY SEED-----\nSUAMK2FG4MI6UE3ACF3FK3OIQBCEIEZV7NSWFFEW63UXMRLFM2XLAXK4GY\n\
                      ------END USER NKEY SEED------\n";
-
-async fn start_operator(ctx: &TestContext) -> anyhow::Result<OperatorProcess> {
-    let mut operator = OperatorProcess::start(
-        &ctx.env,
-        "wasmcloud-host-operator",
-        &ctx.env.kubeconfig,
-        &["--namespace", &ctx.namespace],
-    )?;
-    operator.wait_ready(Duration::from_secs(30)).await?;
-    Ok(operator)
-}
 
 fn host_config(name: &str, spec: &serde_json::Value) -> WasmCloudHostConfig {
     serde_json::from_value(
@@ -122,7 +111,7 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
         let restricted = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
         namespaces.patch(&ctx.namespace, &PatchParams::default(), &Patch::Merge(&restricted)).await?;
-        let operator = start_operator(&ctx).await?;
+        let operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let spec = json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2, "hostLabels": {"zone": "east"}});
         api.create(&PostParams::default(), &host_config("east-hosts", &spec)).await?;
@@ -180,7 +169,7 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
 #[tokio::test]
 async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
     with_namespace("whc-mode", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let daemon_sets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -220,7 +209,7 @@ async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
 #[tokio::test]
 async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_them() {
     with_namespace("whc-secret", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -308,7 +297,7 @@ async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_th
 #[tokio::test]
 async fn bad_registry_credentials_and_conflicting_additions_are_reported_not_applied() {
     with_namespace("whc-invalid", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -350,7 +339,7 @@ async fn bad_registry_credentials_and_conflicting_additions_are_reported_not_app
 #[tokio::test]
 async fn drift_is_repaired_and_deletion_leaves_nothing_behind() {
     with_namespace("whc-drift", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -420,7 +409,7 @@ async fn drift_is_repaired_and_deletion_leaves_nothing_behind() {
 #[tokio::test]
 async fn every_old_operator_example_applies_and_reconciles() {
     with_namespace("whc-examples", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let root = wasmcloud_operator_tests::env::TestEnv::repo_root().join("operator-types/tests/fixtures/old-operator");
         let read = |file: &str| -> anyhow::Result<WasmCloudHostConfig> {
@@ -462,7 +451,7 @@ async fn every_old_operator_example_applies_and_reconciles() {
 #[tokio::test]
 async fn applications_on_the_lattice_are_listed_in_the_status() {
     with_namespace("whc-apps", |ctx| async move {
-        let _operator = start_operator(&ctx).await?;
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let apps: Api<wasmcloud_operator_types::Application> =
             Api::namespaced(ctx.client.clone(), &ctx.namespace);

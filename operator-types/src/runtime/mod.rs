@@ -11,4 +11,6 @@ pub mod metrics;
 pub mod nats;
 pub mod readiness;
 pub mod shutdown;
+
 pub mod telemetry;
+pub mod tracker;
