@@ -8,8 +8,8 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
+use wasmcloud_operator_types::runtime::drift::difference;
 
 use crate::errors::Error;
 
@@ -37,7 +37,7 @@ where
             serde_json::to_value(desired).map_err(|source| Error::Serialize { what: what(), source })?;
         let have =
             serde_json::to_value(&existing).map_err(|source| Error::Serialize { what: what(), source })?;
-        match difference(&have, &want, String::new()) {
+        match difference(&have, &want) {
             None => return Ok((existing, Applied::Unchanged)),
             Some(path) => tracing::debug!(object = %what(), %path, "differs from the cluster; applying"),
         }
@@ -73,85 +73,5 @@ where
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
         Err(source) => Err(Error::Delete { what: what(), source }),
-    }
-}
-
-/// Whether `have` carries every field of `want` with the same value (lists element by element). Fields
-/// only in `have` (defaults, status, other managers' fields) don't matter. Pure.
-pub fn contains(have: &Value, want: &Value) -> bool {
-    difference(have, want, String::new()).is_none()
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Array(items) => items.is_empty(),
-        Value::Object(fields) => fields.is_empty(),
-        _ => false,
-    }
-}
-
-/// The path of the first field of `want` that `have` lacks or holds differently.
-fn difference(have: &Value, want: &Value, path: String) -> Option<String> {
-    match (have, want) {
-        (Value::Object(have), Value::Object(want)) => {
-            want.iter().find_map(|(key, value)| match have.get(key) {
-                Some(h) => difference(h, value, format!("{path}.{key}")),
-                // The API server drops empty lists and maps (omitempty): absent is the same as empty.
-                None if is_empty(value) => None,
-                None => Some(format!("{path}.{key}")),
-            })
-        }
-        (Value::Array(have), Value::Array(want)) if have.len() == want.len() => have
-            .iter()
-            .zip(want)
-            .enumerate()
-            .find_map(|(i, (h, w))| difference(h, w, format!("{path}[{i}]"))),
-        (have, want) if have == want => None,
-        _ => Some(path),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains;
-    use serde_json::json;
-
-    #[test]
-    fn defaults_and_extra_fields_in_the_cluster_do_not_count_as_drift() {
-        let want =
-            json!({"spec": {"replicas": 2, "template": {"containers": [{"name": "a", "image": "x"}]}}});
-        let have = json!({"spec": {"replicas": 2, "revisionHistoryLimit": 10,
-            "template": {"containers": [{"name": "a", "image": "x", "terminationMessagePath": "/dev/termination-log"}]}},
-            "status": {"readyReplicas": 2}});
-        assert!(contains(&have, &want));
-    }
-
-    #[test]
-    fn an_empty_list_we_want_matches_one_the_server_left_out() {
-        assert!(contains(
-            &json!({"spec": {"name": "a"}}),
-            &json!({"spec": {"name": "a", "args": []}})
-        ));
-        assert!(!contains(
-            &json!({"spec": {"name": "a"}}),
-            &json!({"spec": {"name": "a", "args": ["x"]}})
-        ));
-    }
-
-    #[test]
-    fn changed_missing_or_extra_list_items_are_drift() {
-        let want = json!({"spec": {"replicas": 2, "containers": [{"name": "a"}]}});
-        assert!(!contains(
-            &json!({"spec": {"replicas": 3, "containers": [{"name": "a"}]}}),
-            &want
-        ));
-        assert!(!contains(
-            &json!({"spec": {"containers": [{"name": "a"}]}}),
-            &want
-        ));
-        assert!(!contains(
-            &json!({"spec": {"replicas": 2, "containers": [{"name": "a"}, {"name": "b"}]}}),
-            &want
-        ));
     }
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod crd_check;
+pub mod drift;
 pub mod leader;
 pub mod metrics;
 pub mod nats;
