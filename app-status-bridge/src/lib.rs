@@ -6,7 +6,7 @@ pub mod group_check;
 pub mod manifest;
 pub mod reconcile;
 pub mod status;
-pub mod wadm;
+pub use wasmcloud_operator_types::runtime::wadm;
 
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};

@@ -99,6 +99,7 @@ mod tests {
         HttpApp {
             app: name.into(),
             provider: "httpserver".into(),
+            image: "ghcr.io/wasmcloud/http-server:0.23.0".into(),
             port: 8080,
             target,
         }

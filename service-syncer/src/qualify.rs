@@ -3,10 +3,11 @@
 //!
 //! An application qualifies when a capability provider whose image matches one of the configured
 //! patterns (default: the wasmCloud HTTP server) has a `link` trait exporting `wasi:http/incoming-handler`
-//! whose source config carries an `address`. The provider's scaler decides the target pods: a
-//! `daemonscaler` runs on every host of the lattice; a `spreadscaler` with a single spread runs on the
-//! hosts matching that spread's requirements; anything else needs EndpointSlices listing exactly the
-//! hosts that run the provider.
+//! whose source config carries an `address`. The provider's scaler decides the target pods. A selector is
+//! used only where it is exact: a `daemonscaler` runs on every host of the lattice, or on every host that
+//! matches its single spread's requirements. A `spreadscaler` places a number of instances on some of the
+//! matching hosts, so no selector can say which; like several spreads, it gets EndpointSlices listing
+//! exactly the hosts that run the provider (which wadm placed by the spreads' requirements).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,8 @@ pub struct HttpApp {
     pub app: String,
     /// The provider component that serves HTTP.
     pub provider: String,
+    /// The provider's image, as wadm starts it on hosts (how a host's inventory names it).
+    pub image: String,
     pub port: u16,
     pub target: Target,
 }
@@ -91,6 +94,7 @@ pub fn qualify(manifest: &Value, image_patterns: &[String]) -> Result<Option<Htt
         return Ok(Some(HttpApp {
             app,
             provider,
+            image: image.to_string(),
             port,
             target,
         }));
@@ -154,37 +158,49 @@ fn target_of(traits: &[Value]) -> Target {
                 let spreads = scaler.pointer("/properties/spread").and_then(Value::as_array);
                 return match spreads.map(Vec::as_slice) {
                     None | Some([]) => Target::Lattice,
-                    Some([only]) => requirements(only).map_or(Target::Lattice, Target::HostLabels),
+                    Some([only]) => match only.get("requirements").and_then(Value::as_object) {
+                        None => Target::Lattice,
+                        Some(required) if required.is_empty() => Target::Lattice,
+                        Some(_) => requirements(only).map_or(Target::Endpoints, Target::HostLabels),
+                    },
                     Some(_) => Target::Endpoints,
                 };
             }
-            Some("spreadscaler") => {
-                let spreads = scaler.pointer("/properties/spread").and_then(Value::as_array);
-                return match spreads.map(Vec::as_slice) {
-                    // One spread with requirements: only hosts with those labels run it, but not
-                    // necessarily all of them — still, every matching pod can serve once it does.
-                    Some([only]) => requirements(only).map_or(Target::Endpoints, Target::HostLabels),
-                    _ => Target::Endpoints,
-                };
-            }
+            // Some of the matching hosts run it, which only the lattice's inventory can tell.
+            Some("spreadscaler") => return Target::Endpoints,
             _ => {}
         }
     }
     Target::Endpoints
 }
 
-/// A spread's requirements, when every one of them is a label the host pods carry too (the host's own
-/// `hostcore.*` labels are not pod labels, so a requirement on one needs EndpointSlices).
+/// A spread's requirements, when every one of them is a label the host pods carry too. The host's own
+/// `hostcore.*` labels are not pod labels, and a key or value that is not a valid label part can't be
+/// one either: such requirements need EndpointSlices.
 fn requirements(spread: &Value) -> Option<BTreeMap<String, String>> {
     let map = spread.get("requirements")?.as_object()?;
-    if map.keys().any(|k| k.starts_with("hostcore.")) {
-        return None;
+    let mut labels = BTreeMap::new();
+    for (key, value) in map {
+        let value = value.as_str()?;
+        if key.starts_with("hostcore.") || !is_label_part(key) || !(value.is_empty() || is_label_part(value))
+        {
+            return None;
+        }
+        labels.insert(key.clone(), value.to_string());
     }
-    let labels: BTreeMap<String, String> = map
-        .iter()
-        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-        .collect();
     (!labels.is_empty()).then_some(labels)
+}
+
+/// A label value, or the name part of a label key: at most 63 characters, alphanumeric at both ends,
+/// `-`, `_` and `.` inside.
+fn is_label_part(text: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.len() <= 63
+        && edge(text.chars().next())
+        && edge(text.chars().last())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A valid Service name (RFC 1035 label, at most 63 characters) for an application name: the name itself
@@ -258,6 +274,10 @@ mod tests {
         let spread_two = json!({"type": "spreadscaler", "properties": {"instances": 2,
             "spread": [{"name": "east", "requirements": {"zone": "east"}}, {"name": "west", "requirements": {"zone": "west"}}]}});
         let spread_plain = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        let daemon_east = json!({"type": "daemonscaler", "properties": {"instances": 1,
+            "spread": [{"name": "east", "requirements": {"zone": "east"}}]}});
+        let daemon_two = json!({"type": "daemonscaler", "properties": {"instances": 1,
+            "spread": [{"name": "east", "requirements": {"zone": "east"}}, {"name": "west", "requirements": {"zone": "west"}}]}});
         let east = Target::HostLabels(BTreeMap::from([("zone".to_string(), "east".to_string())]));
         let table: Vec<Case<'_>> = vec![
             (
@@ -267,10 +287,29 @@ mod tests {
                 Some((8080, Target::Lattice)),
             ),
             (
-                "one spread with requirements",
+                "a spreadscaler, even with one spread's requirements",
                 json!([spread_one, link("127.0.0.1:9000")]),
                 image,
-                Some((9000, east)),
+                Some((9000, Target::Endpoints)),
+            ),
+            (
+                "a daemonscaler on one spread's requirements",
+                json!([daemon_east, link("0.0.0.0:8080")]),
+                image,
+                Some((8080, east)),
+            ),
+            (
+                "requirements that are no valid pod label",
+                json!([{"type": "daemonscaler", "properties": {"spread": [{"name": "x", "requirements": {"zone": "east side"}}]}},
+                       link("0.0.0.0:8080")]),
+                image,
+                Some((8080, Target::Endpoints)),
+            ),
+            (
+                "a daemonscaler over several spreads",
+                json!([daemon_two, link("0.0.0.0:8080")]),
+                image,
+                Some((8080, Target::Endpoints)),
             ),
             (
                 "several spreads",
@@ -287,7 +326,7 @@ mod tests {
             ("no link", json!([daemon]), image, None),
             (
                 "requirements on a host's own label",
-                json!([{"type": "spreadscaler", "properties": {"spread": [{"name": "x", "requirements": {"hostcore.os": "linux"}}]}},
+                json!([{"type": "daemonscaler", "properties": {"spread": [{"name": "x", "requirements": {"hostcore.os": "linux"}}]}},
                        link("0.0.0.0:8080")]),
                 image,
                 Some((8080, Target::Endpoints)),

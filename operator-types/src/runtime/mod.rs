@@ -15,3 +15,4 @@ pub mod shutdown;
 
 pub mod telemetry;
 pub mod tracker;
+pub mod wadm;

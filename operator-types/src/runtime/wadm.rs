@@ -1,4 +1,5 @@
-//! wadm's NATS API (`wadm.api.<lattice>.model.*`) as typed calls. Touches only NATS.
+//! wadm's NATS API (`wadm.api.<lattice>.model.*`) as typed calls, for the binaries that talk to wadm.
+//! Touches only NATS.
 
 use std::time::Duration;
 
@@ -83,6 +84,27 @@ impl Wadm {
             "notfound" => Ok(Vec::new()),
             _ => Err(WadmError::Rejected(message(&reply))),
         }
+    }
+
+    /// The deployed version of every deployed model in `lattice`, by name.
+    pub async fn deployed(&self, lattice: &str) -> Result<Vec<(String, String)>, WadmError> {
+        let reply = self.call(lattice, "get", Vec::new()).await?;
+        if result(&reply) != "success" {
+            return Err(WadmError::Rejected(message(&reply)));
+        }
+        let models = reply
+            .get("models")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(models
+            .iter()
+            .filter_map(|model| {
+                let name = model.get("name")?.as_str()?;
+                let version = model.get("deployed_version")?.as_str()?;
+                Some((name.to_string(), version.to_string()))
+            })
+            .collect())
     }
 
     /// The manifest stored as `version` of `name`, if any.

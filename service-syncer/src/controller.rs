@@ -1,0 +1,170 @@
+//! Wires the app-Service controller: one reconcile per WasmCloudHostConfig (its namespace and lattice),
+//! triggered by host configs, host pods, our Services and EndpointSlices, and lattice changes seen on
+//! NATS. Touches the API through label-selected watches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, future, stream};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use wasmcloud_operator_types::WasmCloudHostConfig;
+use wasmcloud_operator_types::contract::{binaries, labels};
+use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::{app, readiness};
+
+use crate::lattices::Lattices;
+use crate::reconcile::{Caches, Context, Error, reconcile};
+
+/// Runs the controller until the stream ends.
+pub async fn run(
+    shared: app::Context,
+    nats: Nats,
+    image_patterns: Vec<String>,
+    ping_window: Duration,
+) -> anyhow::Result<()> {
+    let controller = Controller::new(shared.api::<WasmCloudHostConfig>(), watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(8));
+    let host_configs = controller.store();
+
+    let host_pods =
+        watcher::Config::default().labels(&format!("{}={}", labels::NAME, labels::HOST_NAME_VALUE));
+    let (pods, pod_changes) = cached(shared.api::<Pod>(), host_pods, slim_pod);
+    let ours =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::SERVICE_SYNCER));
+    let (services, service_changes) = cached(shared.api::<Service>(), ours.clone(), |_| ());
+    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), ours, |_| ());
+
+    let ready = |name| shared.readiness.register(name);
+    tokio::spawn(readiness::when_store_ready(
+        host_configs.clone(),
+        ready("host-configs"),
+    ));
+    tokio::spawn(readiness::when_store_ready(pods.clone(), ready("pods")));
+    tokio::spawn(readiness::when_store_ready(services.clone(), ready("services")));
+    tokio::spawn(readiness::when_store_ready(
+        slices.clone(),
+        ready("endpointslices"),
+    ));
+    let (lattices, lattice_changes) = Lattices::new(nats, ping_window, shared.readiness.register("wadm"));
+
+    let context = Arc::new(Context::new(
+        shared.client.clone(),
+        Caches {
+            host_configs: host_configs.clone(),
+            pods,
+            services,
+            slices,
+        },
+        lattices,
+        image_patterns,
+        &shared.metrics,
+    )?);
+
+    let by_pod = host_configs.clone();
+    let by_service = host_configs.clone();
+    let by_slice = host_configs.clone();
+    let by_lattice = host_configs.clone();
+    controller
+        .watches_stream(pod_changes, move |pod| group_of(&by_pod, &pod))
+        .watches_stream(service_changes, move |service| group_of(&by_service, &service))
+        .watches_stream(slice_changes, move |slice| group_of(&by_slice, &slice))
+        .reconcile_on(
+            stream::unfold(lattice_changes, |mut changes| async move {
+                changes.recv().await.map(|lattice| (lattice, changes))
+            })
+            .flat_map(move |lattice| stream::iter(in_lattice(&by_lattice, &lattice))),
+        )
+        .run(timed_reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile failed");
+            }
+            future::ready(())
+        })
+        .await;
+    Ok(())
+}
+
+/// A label-selected cache of `K` and the stream of objects that changed in it (including deleted ones).
+fn cached<K>(
+    api: kube::Api<K>,
+    config: watcher::Config,
+    slim: impl FnMut(&mut K) + Send + 'static,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes =
+        reflector::reflector(writer, watcher(api, config).default_backoff().modify(slim)).touched_objects();
+    (store, changes)
+}
+
+/// Keeps of a host pod only what slices need: metadata without managed fields, the node, the status.
+fn slim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    pod.spec = Some(PodSpec {
+        node_name,
+        ..PodSpec::default()
+    });
+}
+
+/// The host configs of the object's namespace and lattice label.
+fn group_of<K: Resource>(
+    host_configs: &Store<WasmCloudHostConfig>,
+    object: &K,
+) -> Vec<ObjectRef<WasmCloudHostConfig>> {
+    let meta = object.meta();
+    let lattice = meta.labels.as_ref().and_then(|l| l.get(labels::LATTICE));
+    host_configs
+        .state()
+        .iter()
+        .filter(|h| h.namespace() == meta.namespace && Some(&h.spec.lattice) == lattice)
+        .map(|h| ObjectRef::from_obj(h.as_ref()))
+        .collect()
+}
+
+/// Every host config of `lattice`, in any namespace.
+fn in_lattice(
+    host_configs: &Store<WasmCloudHostConfig>,
+    lattice: &str,
+) -> Vec<ObjectRef<WasmCloudHostConfig>> {
+    host_configs
+        .state()
+        .iter()
+        .filter(|h| h.spec.lattice == lattice)
+        .map(|h| ObjectRef::from_obj(h.as_ref()))
+        .collect()
+}
+
+async fn timed_reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = Box::pin(reconcile(host_config.clone(), ctx.clone())).await;
+    ctx.tracker
+        .finished(&host_config, started.elapsed(), result.is_ok());
+    result
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
+fn error_policy(host_config: Arc<WasmCloudHostConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.tracker.failed(&host_config, error.category());
+    tracing::warn!(name = %host_config.name_any(), namespace = host_config.namespace().unwrap_or_default(), %error,
+        retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

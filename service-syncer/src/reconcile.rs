@@ -1,0 +1,375 @@
+//! Makes one namespace hold exactly the planned app Services and EndpointSlices of one lattice: applies
+//! what drifted (compared with the caches, so a steady state writes nothing), deletes what no app wants
+//! any more, and reports apps that can't get a Service. Touches the namespace's app Services and
+//! EndpointSlices, and Events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, Resource, ResourceExt};
+use prometheus::IntGaugeVec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasmcloud_operator_types::WasmCloudHostConfig;
+use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
+use wasmcloud_operator_types::runtime::drift;
+use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
+
+use crate::lattices::Lattices;
+use crate::plan::{self, PlannedService, Problem};
+use crate::slices::{self, SERVICE_NAME_LABEL};
+
+/// The controller name in metrics.
+pub const CONTROLLER: &str = "app-service";
+/// Reason of a problem: a Service of that name exists and is someone else's.
+pub const NAME_TAKEN: &str = "ServiceNameTaken";
+/// A reconcile that found nothing to do looks again after this long (a safety net, not the mechanism).
+const SAFETY_NET: Duration = Duration::from_secs(600);
+
+/// A failure talking to the API server; retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to apply {what}: {source}")]
+    Apply {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to delete {what}: {source}")]
+    Delete {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to read {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Apply { .. } => "apply",
+            Self::Delete { .. } => "delete",
+            Self::Read { .. } => "read",
+        }
+    }
+}
+
+/// The caches a reconcile reads.
+#[derive(Clone, Debug)]
+pub struct Caches {
+    pub host_configs: Store<WasmCloudHostConfig>,
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+}
+
+/// (namespace, lattice)
+type NamespaceLattice = (String, String);
+/// (app, message)
+type AppProblem = (String, String);
+
+/// Everything a reconcile needs.
+pub struct Context {
+    pub client: Client,
+    pub caches: Caches,
+    pub lattices: Lattices,
+    pub image_patterns: Vec<String>,
+    pub recorder: Recorder,
+    pub tracker: ReconcileTracker<WasmCloudHostConfig>,
+    /// Apps that can't get a Service, per lattice and reason.
+    pub unserved_apps: IntGaugeVec,
+    /// Problems already reported, so each is one Event, not one per reconcile.
+    reported: Mutex<BTreeMap<NamespaceLattice, BTreeSet<AppProblem>>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("lattices", &self.lattices)
+            .field("image_patterns", &self.image_patterns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        caches: Caches,
+        lattices: Lattices,
+        image_patterns: Vec<String>,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Self> {
+        let unserved_apps = IntGaugeVec::new(
+            prometheus::Opts::new(
+                "wasmcloud_service_syncer_unserved_apps",
+                "Deployed HTTP apps that get no Service, by lattice, namespace and reason",
+            ),
+            &["lattice", "namespace", "reason"],
+        )?;
+        metrics.registry().register(Box::new(unserved_apps.clone()))?;
+        let reporter = kube::runtime::events::Reporter {
+            controller: binaries::SERVICE_SYNCER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Ok(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            caches,
+            lattices,
+            image_patterns,
+            tracker: ReconcileTracker::new(CONTROLLER, metrics.clone()),
+            unserved_apps,
+            reported: Mutex::default(),
+        })
+    }
+}
+
+/// Brings the namespace of `host_config` in line for its lattice.
+pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let host_configs = ctx.caches.host_configs.state();
+    ctx.lattices
+        .follow_lattices_of(host_configs.iter().map(AsRef::as_ref));
+    let namespace = host_config.namespace().unwrap_or_default();
+    let lattice = host_config.spec.lattice.clone();
+    let mut owners: Vec<&WasmCloudHostConfig> = host_configs
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|h| h.namespace().as_deref() == Some(namespace.as_str()) && h.spec.lattice == lattice)
+        .filter(|h| h.meta().deletion_timestamp.is_none())
+        .collect();
+    owners.sort_by_key(|h| h.name_any());
+    if owners.is_empty() {
+        // The last host config of the lattice is going: garbage collection takes its Services along.
+        return Ok(Action::await_change());
+    }
+    let pods: Vec<Arc<Pod>> = ctx
+        .caches
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|p| p.labels().get(labels::LATTICE) == Some(&lattice))
+        .collect();
+    let planned = ctx.lattices.with_view(&lattice, |view| {
+        view.synced
+            .then(|| plan::plan(&lattice, view, &owners, &pods, &ctx.image_patterns))
+    });
+    let Some(Some(mut plan)) = planned else {
+        // Not read from wadm yet (or wadm is away): leave what exists alone until the lattice is synced.
+        return Ok(Action::await_change());
+    };
+
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = ours(&ctx.caches.services, &namespace, &lattice);
+    let mut kept = BTreeSet::new();
+    for planned in &plan.services {
+        let name = planned.service.name_any();
+        let current = existing.iter().find(|s| s.name_any() == name).cloned();
+        let service = match current {
+            Some(current) => apply_if_drifted(&services, &planned.service, Some(current.as_ref())).await?,
+            None => match services.get_opt(&name).await.map_err(|source| Error::Read {
+                what: format!("Service {namespace}/{name}"),
+                source,
+            })? {
+                Some(taken) if !is_ours(&taken) || taken.labels().get(labels::LATTICE) != Some(&lattice) => {
+                    let holder = match taken.labels().get(labels::LATTICE) {
+                        Some(other) if is_ours(&taken) => {
+                            format!("already serves the app of lattice {other}")
+                        }
+                        _ => format!(
+                            "already exists and is not managed by {}",
+                            binaries::SERVICE_SYNCER
+                        ),
+                    };
+                    plan.problems.push(Problem {
+                        app: planned.app.app.clone(),
+                        reason: NAME_TAKEN,
+                        message: format!("Service {name} {holder}; rename the app or move one lattice's hosts to another namespace"),
+                    });
+                    continue;
+                }
+                found => apply_if_drifted(&services, &planned.service, found.as_ref()).await?,
+            },
+        };
+        kept.insert(name);
+        sync_slices(&ctx, &namespace, planned, &service).await?;
+    }
+    for stale in existing.iter().filter(|s| !kept.contains(&s.name_any())) {
+        tracing::info!(service = %stale.name_any(), %namespace, %lattice, "removing the Service of an app that no longer qualifies");
+        delete(&services, &stale.name_any()).await?;
+    }
+    report(&ctx, &namespace, &lattice, &owners, &plan.problems).await;
+    Ok(Action::requeue(SAFETY_NET))
+}
+
+/// Makes the Service's EndpointSlices list the planned pods, or removes ours when a selector does it.
+async fn sync_slices(
+    ctx: &Context,
+    namespace: &str,
+    planned: &PlannedService,
+    service: &Service,
+) -> Result<(), Error> {
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = service.name_any();
+    let existing: Vec<Arc<EndpointSlice>> = ctx
+        .caches
+        .slices
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace))
+        .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
+        .collect();
+    let desired = match &planned.endpoint_pods {
+        Some(pods) => {
+            let pods: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+            slices::endpoint_slices(service, planned.app.port, &pods)
+        }
+        None => Vec::new(),
+    };
+    for slice in &desired {
+        let current = existing.iter().find(|s| s.name_any() == slice.name_any());
+        apply_if_drifted(&api, slice, current.map(AsRef::as_ref)).await?;
+    }
+    for stale in existing
+        .iter()
+        .filter(|s| !desired.iter().any(|d| d.name_any() == s.name_any()))
+    {
+        delete(&api, &stale.name_any()).await?;
+    }
+    Ok(())
+}
+
+/// Our Services of `lattice` in `namespace`, from the cache.
+fn ours(services: &Store<Service>, namespace: &str, lattice: &str) -> Vec<Arc<Service>> {
+    services
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace))
+        .filter(|s| s.labels().get(labels::LATTICE).map(String::as_str) == Some(lattice))
+        .filter(|s| is_ours(s.as_ref()))
+        .collect()
+}
+
+fn is_ours<K: Resource>(object: &K) -> bool {
+    object
+        .meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::MANAGED_BY))
+        .map(String::as_str)
+        == Some(binaries::SERVICE_SYNCER)
+}
+
+/// Applies `desired` unless `current` already carries every field of it; returns the object as it is.
+async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, current: Option<&K>) -> Result<K, Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = desired.name_any();
+    let what = || format!("{} {name}", K::kind(&K::DynamicType::default()));
+    if let Some(current) = current {
+        let have = serde_json::to_value(current).unwrap_or_default();
+        let want = serde_json::to_value(desired).unwrap_or_default();
+        match drift::difference(&have, &want) {
+            None => return Ok(current.clone()),
+            Some(path) => tracing::debug!(object = %what(), %path, "differs from the cluster; applying"),
+        }
+    }
+    let params = PatchParams::apply(field_manager::SERVICE_SYNCER).force();
+    api.patch(&name, &params, &Patch::Apply(desired))
+        .await
+        .map_err(|source| Error::Apply { what: what(), source })
+}
+
+async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Delete {
+            what: format!("{} {name}", K::kind(&K::DynamicType::default())),
+            source,
+        }),
+    }
+}
+
+/// Sets the unserved-apps gauge and publishes one Warning per new problem, on the app's Service if it
+/// has one, otherwise on the host config that owns the namespace's Services.
+async fn report(
+    ctx: &Context,
+    namespace: &str,
+    lattice: &str,
+    owners: &[&WasmCloudHostConfig],
+    problems: &[Problem],
+) {
+    let mut by_reason: BTreeMap<&str, i64> = BTreeMap::new();
+    for reason in [plan::INVALID_ADDRESS, plan::NAME_COLLISION, NAME_TAKEN] {
+        by_reason.insert(reason, 0);
+    }
+    for problem in problems {
+        *by_reason.entry(problem.reason).or_default() += 1;
+    }
+    for (reason, count) in by_reason {
+        ctx.unserved_apps
+            .with_label_values(&[lattice, namespace, reason])
+            .set(count);
+    }
+    let current: BTreeSet<(String, String)> = problems
+        .iter()
+        .map(|p| (p.app.clone(), p.message.clone()))
+        .collect();
+    let new: Vec<&Problem> = {
+        let mut reported = ctx
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (namespace.to_string(), lattice.to_string());
+        let before = reported.remove(&key).unwrap_or_default();
+        let new = problems
+            .iter()
+            .filter(|p| !before.contains(&(p.app.clone(), p.message.clone())))
+            .collect();
+        if !current.is_empty() {
+            reported.insert(key, current);
+        }
+        new
+    };
+    for problem in new {
+        tracing::warn!(app = %problem.app, %lattice, %namespace, reason = problem.reason, message = %problem.message,
+            "app gets no Service");
+        let service_name = crate::qualify::service_name(&problem.app);
+        let regarding = match ctx.caches.services.state().into_iter().find(|s| {
+            s.namespace().as_deref() == Some(namespace) && s.name_any() == service_name && is_ours(s.as_ref())
+        }) {
+            Some(service) => service.object_ref(&()),
+            None => owners[0].object_ref(&()),
+        };
+        let event = Event {
+            type_: EventType::Warning,
+            reason: problem.reason.to_string(),
+            note: Some(format!("app {}: {}", problem.app, problem.message)),
+            action: "SyncService".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &regarding).await {
+            tracing::warn!(%error, "failed to publish an Event");
+        }
+    }
+}
