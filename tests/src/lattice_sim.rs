@@ -20,15 +20,29 @@ pub const HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// A lattice's simulated hosts and the lattice-wide state they share (links and named config).
 pub struct SimulatedLattice {
+    handle: LatticeHandle,
+    responder: JoinHandle<()>,
+}
+
+/// What starting a host in a simulated lattice takes; cheap to clone.
+#[derive(Clone)]
+pub struct LatticeHandle {
     nats: async_nats::Client,
     lattice: String,
     shared: Arc<Mutex<LatticeState>>,
-    responder: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for SimulatedLattice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimulatedLattice")
+            .field("lattice", &self.handle.lattice)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LatticeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatticeHandle")
             .field("lattice", &self.lattice)
             .finish_non_exhaustive()
     }
@@ -84,17 +98,35 @@ impl SimulatedLattice {
         });
         nats.flush().await?;
         Ok(Self {
-            nats,
-            lattice: lattice.to_string(),
-            shared,
+            handle: LatticeHandle {
+                nats,
+                lattice: lattice.to_string(),
+                shared,
+            },
             responder,
         })
     }
 
     pub fn lattice(&self) -> &str {
-        &self.lattice
+        &self.handle.lattice
     }
 
+    /// A handle that starts hosts in this lattice.
+    pub fn handle(&self) -> LatticeHandle {
+        self.handle.clone()
+    }
+
+    /// Starts a host with these labels (plus the usual `hostcore.*` ones) and announces it.
+    pub async fn start_host(
+        &self,
+        friendly_name: &str,
+        labels: &[(&str, &str)],
+    ) -> anyhow::Result<SimulatedHost> {
+        self.handle.start_host(friendly_name, labels).await
+    }
+}
+
+impl LatticeHandle {
     /// Starts a host with these labels (plus the usual `hostcore.*` ones) and announces it.
     pub async fn start_host(
         &self,

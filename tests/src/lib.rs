@@ -1,10 +1,13 @@
 //! The harness for integration tests: the local environment (real API server, NATS, wadm), a fresh
 //! namespace per test with a dump on failure, waits with deadlines, a wadm API client, the product's
-//! binaries as processes, and the lattice-host simulator (a test double).
+//! binaries as processes, and the lattice-host simulator (a test double, also in a mode that follows
+//! host pods).
 
 pub mod env;
+pub mod http_apps;
 pub mod lattice_sim;
 pub mod namespace;
+pub mod pod_hosts;
 pub mod process;
 pub mod wadm;
 pub mod wait;

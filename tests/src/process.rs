@@ -177,3 +177,47 @@ pub async fn start_in_namespace(
     process.wait_ready(Duration::from_secs(30)).await?;
     Ok(process)
 }
+
+/// Writes a kubeconfig that authenticates as the ServiceAccount `namespace/service_account` with a
+/// TokenRequest token (valid for an hour), against the server and CA of the environment's kubeconfig, so a
+/// binary runs with exactly the permissions its chart grants. Returns the file's path.
+pub async fn service_account_kubeconfig(
+    env: &TestEnv,
+    client: &kube::Client,
+    namespace: &str,
+    service_account: &str,
+) -> anyhow::Result<PathBuf> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = accounts
+        .create_token_request(service_account, &kube::api::PostParams::default(), &request)
+        .await?
+        .status
+        .map(|s| s.token)
+        .ok_or_else(|| anyhow::anyhow!("no token issued for {namespace}/{service_account}"))?;
+    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&env.kubeconfig)?)?;
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": cluster["server"].as_str(),
+            "certificate-authority-data": cluster["certificate-authority-data"].as_str(),
+        }}],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": service_account}}],
+        "current-context": "local",
+    });
+    let path = env.dir.join(format!("kubeconfig-{namespace}-{service_account}"));
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    Ok(path)
+}

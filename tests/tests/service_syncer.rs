@@ -1,0 +1,237 @@
+//! The service-syncer in the local environment, with the host-operator, a real wadm and simulated hosts
+//! (a test double) that follow the host pods: deployed HTTP apps get Services with the right selector or
+//! EndpointSlices, slices follow the hosts, spreads' requirements pick the pods, undeploy removes the
+//! Service, two lattices in one namespace stay apart, bad input is reported, steady state writes nothing.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use wasmcloud_operator_tests::http_apps::{
+    SETTLE, host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
+};
+use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::pod_hosts::PodHosts;
+use wasmcloud_operator_tests::process::{OperatorProcess, sample, start_in_namespace, write_requests};
+use wasmcloud_operator_tests::wadm::WadmApi;
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::WasmCloudHostConfig;
+
+/// The host-operator, the syncer and simulated hosts for the test's namespace.
+async fn start(ctx: &TestContext) -> anyhow::Result<(OperatorProcess, OperatorProcess, PodHosts)> {
+    let hosts = start_in_namespace(ctx, "wasmcloud-host-operator").await?;
+    let syncer = start_in_namespace(ctx, "wasmcloud-service-syncer").await?;
+    let simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
+    Ok((hosts, syncer, simulated))
+}
+
+async fn deploy(wadm: &WadmApi, manifest: &str, name: &str) -> anyhow::Result<()> {
+    let put = wadm.put(manifest).await?;
+    anyhow::ensure!(
+        matches!(put["result"].as_str(), Some("created" | "newversion")),
+        "put {name}: {put}"
+    );
+    let deployed = wadm.deploy(name, None).await?;
+    anyhow::ensure!(deployed["result"] == "acknowledged", "deploy {name}: {deployed}");
+    Ok(())
+}
+
+async fn events_with_reason(ctx: &TestContext, reason: &str) -> anyhow::Result<Vec<Event>> {
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    Ok(events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect())
+}
+
+async fn wait_event(ctx: &TestContext, reason: &str, note_contains: &str) -> anyhow::Result<Event> {
+    wait::until(&format!("an Event {reason}"), SETTLE, || async move {
+        let found = events_with_reason(ctx, reason).await.map_err(|e| e.to_string())?;
+        found
+            .into_iter()
+            .find(|e| e.note.as_deref().is_some_and(|n| n.contains(note_contains)))
+            .ok_or_else(|| "none yet".to_string())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
+    with_namespace("svc-apps", |ctx| async move {
+        let (_hosts, _syncer, _simulated) = start(&ctx).await?;
+        let lattice = lattice("svc");
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs.create(&PostParams::default(), &host_config("east", &lattice, 2, &json!({"zone": "east"}))).await?;
+        configs.create(&PostParams::default(), &host_config("west", &lattice, 1, &json!({"zone": "west"}))).await?;
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+
+        // A daemonscaler runs on every host of the lattice: a selector says exactly that.
+        let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
+        deploy(&wadm, &http_app("everywhere", "v1", &daemon, "0.0.0.0:8080"), "everywhere").await?;
+        let service = wait_service(&ctx, "everywhere", |_| true).await?;
+        let spec = service.spec.clone().expect("spec");
+        let selector = spec.selector.clone().expect("a selector");
+        assert_eq!(selector.get("app.kubernetes.io/name").map(String::as_str), Some("wasmcloud-host"));
+        assert_eq!(selector.get("wasmcloud.dev/lattice"), Some(&lattice));
+        let port = &spec.ports.clone().expect("ports")[0];
+        assert_eq!((port.name.as_deref(), port.port), (Some("http"), 8080));
+        let labels = service.labels();
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("wasmcloud-service-syncer"));
+        let owners: BTreeSet<String> = service.owner_references().iter().map(|o| o.name.clone()).collect();
+        assert_eq!(owners, BTreeSet::from(["east".to_string(), "west".to_string()]));
+        assert!(service.finalizers().is_empty(), "no finalizers on app Services");
+
+        // A daemonscaler on one spread's requirements: a selector on the host-label pod label.
+        let east_only = json!({"type": "daemonscaler", "properties": {"instances": 1,
+            "spread": [{"name": "east", "requirements": {"zone": "east"}}]}});
+        deploy(&wadm, &http_app("east-daemon", "v1", &east_only, "0.0.0.0:8081"), "east-daemon").await?;
+        let service = wait_service(&ctx, "east-daemon", |_| true).await?;
+        let selector = service.spec.and_then(|s| s.selector).expect("a selector");
+        assert_eq!(selector.get("host-label.k8s.wasmcloud.dev/zone").map(String::as_str), Some("east"));
+
+        // A spreadscaler with requirements: EndpointSlices list the one east pod wadm placed it on.
+        let east_pods = host_pods(&ctx, "east", None).await?;
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 1,
+            "spread": [{"name": "east", "requirements": {"zone": "east"}}]}});
+        deploy(&wadm, &http_app("spread-east", "v1", &spread, "0.0.0.0:9090"), "spread-east").await?;
+        let service = wait_service(&ctx, "spread-east", |_| true).await?;
+        assert!(service.spec.and_then(|s| s.selector).is_none(), "no selector can say which pod");
+        let chosen = wait_endpoint_pods(&ctx, "spread-east", |pods| pods.len() == 1).await?;
+        assert!(chosen.is_subset(&east_pods), "{chosen:?} should be one of {east_pods:?}");
+
+        // Several spreads: slices list every pod of both zones, and follow the hosts as they scale.
+        let both = json!({"type": "daemonscaler", "properties": {"instances": 1, "spread": [
+            {"name": "east", "requirements": {"zone": "east"}}, {"name": "west", "requirements": {"zone": "west"}}]}});
+        deploy(&wadm, &http_app("both-zones", "v1", &both, "[::]:8082"), "both-zones").await?;
+        wait_endpoint_pods(&ctx, "both-zones", |pods| pods.len() == 3).await?;
+        configs.patch("east", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"hostReplicas": 3}}))).await?;
+        let grown = wait_endpoint_pods(&ctx, "both-zones", |pods| pods.len() == 4).await?;
+        let all = &(&host_pods(&ctx, "east", None).await? | &host_pods(&ctx, "west", None).await?);
+        assert_eq!(&grown, all);
+        configs.patch("east", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"hostReplicas": 1}}))).await?;
+        wait_endpoint_pods(&ctx, "both-zones", |pods| pods.len() == 2).await?;
+
+        // Undeploy: the Service goes, and its slices with it.
+        let undeployed = wadm.undeploy("spread-east").await?;
+        anyhow::ensure!(undeployed["result"] == "acknowledged", "{undeployed}");
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        wait::until_gone(&services, "spread-east", SETTLE).await?;
+        wait_endpoint_pods(&ctx, "spread-east", BTreeSet::is_empty).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_lattices_in_one_namespace_bad_input_and_a_quiet_steady_state() {
+    with_namespace("svc-two", |ctx| async move {
+        let (_hosts, syncer, _simulated) = start(&ctx).await?;
+        let (blue, green) = (lattice("blue"), lattice("green"));
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs.create(&PostParams::default(), &host_config("blue", &blue, 1, &json!({}))).await?;
+        configs.create(&PostParams::default(), &host_config("green", &green, 1, &json!({}))).await?;
+        let nats = ctx.env.nats().await?;
+        let (blue_wadm, green_wadm) = (WadmApi::new(nats.clone(), &blue), WadmApi::new(nats, &green));
+        let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
+        deploy(&blue_wadm, &http_app("shop", "v1", &daemon, "0.0.0.0:8080"), "shop").await?;
+        deploy(&green_wadm, &http_app("cart", "v1", &daemon, "0.0.0.0:8080"), "cart").await?;
+        let blue_label = blue.clone();
+        wait_service(&ctx, "shop", move |s| s.labels().get("wasmcloud.dev/lattice") == Some(&blue_label)).await?;
+        let cart = wait_service(&ctx, "cart", |_| true).await?;
+        let owners: Vec<String> = cart.owner_references().iter().map(|o| o.name.clone()).collect();
+        assert_eq!(owners, ["green"], "a lattice's Services belong to its own host configs");
+
+        // The same app name in the other lattice can't take the Service: reported, not fought over.
+        deploy(&green_wadm, &http_app("shop", "v1", &daemon, "0.0.0.0:9999"), "shop").await?;
+        let event = wait_event(&ctx, "ServiceNameTaken", "shop").await?;
+        assert!(event.note.clone().unwrap_or_default().contains(&blue), "{event:?}");
+
+        // An address without a port: a Warning and a metric, no Service, no crash loop.
+        deploy(&blue_wadm, &http_app("broken", "v1", &daemon, "0.0.0.0"), "broken").await?;
+        let event = wait_event(&ctx, "InvalidAddress", "broken").await?;
+        assert_eq!(event.type_.as_deref(), Some("Warning"));
+        let unserved = sample(
+            &syncer.metrics().await?,
+            &format!("wasmcloud_service_syncer_unserved_apps{{lattice=\"{blue}\",namespace=\"{}\",reason=\"InvalidAddress\"}}", ctx.namespace),
+        );
+        assert!((unserved - 1.0).abs() < f64::EPSILON, "unserved apps metric: {unserved}");
+
+        // Undeploying in one lattice leaves the other's Service untouched.
+        let shop_version = Api::<Service>::namespaced(ctx.client.clone(), &ctx.namespace).get("shop").await?.resource_version();
+        green_wadm.undeploy("cart").await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        wait::until_gone(&services, "cart", SETTLE).await?;
+        assert_eq!(services.get("shop").await?.resource_version(), shop_version);
+
+        // Steady state: reconciles that find nothing new write nothing.
+        let metrics = syncer.metrics().await?;
+        let writes = write_requests(&metrics);
+        let reconciles = |m: &str| sample(m, "controller_runtime_reconcile_total{controller=\"app-service\",result=\"success\"}");
+        let before = reconciles(&metrics);
+        configs.patch("blue", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"labels": {"touched": "yes"}}}))).await?;
+        configs.patch("green", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"labels": {"touched": "yes"}}}))).await?;
+        wait::until("reconciles after the touch", SETTLE, || async {
+            let now = reconciles(&syncer.metrics().await.map_err(|e| e.to_string())?);
+            if now >= before + 2.0 { Ok(()) } else { Err(format!("{now}")) }
+        })
+        .await?;
+        assert_eq!(write_requests(&syncer.metrics().await?), writes, "steady state must write nothing");
+        assert_eq!(services.get("shop").await?.resource_version(), shop_version);
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_deleted_by_hand_comes_back_and_deleting_the_host_configs_removes_it() {
+    with_namespace("svc-owned", |ctx| async move {
+        let (_hosts, _syncer, _simulated) = start(&ctx).await?;
+        let lattice = lattice("owned");
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs
+            .create(
+                &PostParams::default(),
+                &host_config("hosts", &lattice, 1, &json!({})),
+            )
+            .await?;
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        deploy(
+            &wadm,
+            &http_app("Odd_Name", "v1", &spread, "0.0.0.0:8080"),
+            "Odd_Name",
+        )
+        .await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let name = wait::until("the mapped Service", SETTLE, || async {
+            let list = services
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            list.items
+                .iter()
+                .find(|s| {
+                    s.annotations().get("wasmcloud.dev/app-name").map(String::as_str) == Some("Odd_Name")
+                })
+                .map(ResourceExt::name_any)
+                .ok_or_else(|| "none yet".to_string())
+        })
+        .await?;
+        assert!(name.starts_with("odd-name-"), "{name}");
+        wait_endpoint_pods(&ctx, &name, |pods| pods.len() == 1).await?;
+
+        services.delete(&name, &DeleteParams::default()).await?;
+        wait_service(&ctx, &name, |_| true).await?;
+
+        configs.delete("hosts", &DeleteParams::default()).await?;
+        wait::until_gone(&services, &name, SETTLE).await?;
+        Ok(())
+    })
+    .await;
+}
