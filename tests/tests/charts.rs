@@ -2,19 +2,24 @@
 //! rejects with a message naming the key, rendered manifests accepted by the API server's strict
 //! server-side dry run with zero warnings in a namespace that enforces the Pod Security "restricted"
 //! profile, and each chart's RBAC compared with its checked-in rbac-permissions.txt through
-//! `kubectl auth can-i --list`.
+//! `kubectl auth can-i --list`; and the host-operator and app-status-bridge binaries started as their chart's
+//! ServiceAccount (a TokenRequest token), ready with only those permissions and failing clearly without one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::process::{OperatorProcess, service_account_kubeconfig};
 
 const CHARTS: [&str; 3] = ["host-operator", "service-syncer", "app-status-bridge"];
 
@@ -740,6 +745,106 @@ fn check_rbac(ctx: &TestContext, other: &str) -> anyhow::Result<()> {
         install(&one, &["--set", &watch])?;
         compare(chart, &one, other, &["cluster", "watched"])?;
         compare(chart, &one, ns, &["cluster", "lease"])?;
+    }
+    Ok(())
+}
+
+/// Installs `chart`'s ServiceAccount and RBAC (no pods, no CRDs) as release `release`; returns the
+/// ServiceAccount's name.
+fn install_rbac(ctx: &TestContext, chart: &str, release: &str) -> anyhow::Result<String> {
+    succeed(
+        ctx.env.helm().args([
+            "install",
+            release,
+            &chart_dir(chart),
+            "-n",
+            &ctx.namespace,
+            "--set",
+            "replicaCount=0",
+            "--set",
+            "crds.install=false",
+        ]),
+        None,
+    )?;
+    Ok(format!("{release}-{chart}"))
+}
+
+#[tokio::test]
+async fn binaries_run_with_their_charts_service_account_and_fail_clearly_without_a_permission() {
+    with_namespace("charts-sa", |ctx| async move {
+        let ns = ctx.namespace.clone();
+        let outcome = Box::pin(run_as_service_accounts(&ctx)).await;
+        for (_, short) in RELEASES {
+            let _ = run(
+                ctx.env
+                    .helm()
+                    .args(["uninstall", &format!("{ns}-{short}"), "-n", &ns]),
+                None,
+            );
+        }
+        outcome
+    })
+    .await;
+}
+
+async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
+    let ns = ctx.namespace.as_str();
+    let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
+    for (chart, short) in [("host-operator", "ho"), ("app-status-bridge", "asb")] {
+        let release = format!("{ns}-{short}");
+        let account = install_rbac(ctx, chart, &release)?;
+        let kubeconfig = service_account_kubeconfig(&ctx.env, &ctx.client, ns, &account).await?;
+        let binary = format!("wasmcloud-{chart}");
+        // Cluster-wide, as the chart runs it, with leader election on the chart's Lease.
+        let args = [
+            "--leader-elect",
+            "--leader-election-namespace",
+            ns,
+            "--leader-election-id",
+            &account,
+        ];
+        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args)?;
+        process
+            .wait_ready(Duration::from_secs(60))
+            .await
+            .map_err(|e| e.context(format!("{binary} as {account}: {}", process.log_text())))?;
+        let lease = leases.get(&account).await?;
+        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+        assert!(!holder.is_empty(), "{binary} holds its Lease");
+        let log = process.log_text();
+        assert!(
+            !log.contains("forbidden"),
+            "{binary} was refused something:\n{log}"
+        );
+        drop(process);
+
+        // Without the right to read its CRDs it stops at once, naming what it was refused.
+        let cluster_roles: Api<ClusterRole> = Api::all(ctx.client.clone());
+        let mut role = cluster_roles.get(&account).await?;
+        let rules = role.rules.take().unwrap_or_default();
+        role.rules = Some(
+            rules
+                .into_iter()
+                .filter(|r| {
+                    !r.resources
+                        .iter()
+                        .flatten()
+                        .any(|x| x == "customresourcedefinitions")
+                })
+                .collect(),
+        );
+        cluster_roles
+            .replace(&account, &PostParams::default(), &role)
+            .await?;
+        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args)?;
+        let status = tokio::time::timeout(Duration::from_secs(60), process.child.wait()).await??;
+        assert!(!status.success(), "{binary} should fail without reading its CRDs");
+        let log = process.log_text();
+        assert!(
+            log.contains("failed to read CRD")
+                && log.contains("cannot get resource \"customresourcedefinitions\""),
+            "{binary}: the error names the refused permission:\n{log}"
+        );
     }
     Ok(())
 }
