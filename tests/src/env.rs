@@ -95,6 +95,22 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Stops (`"nats-stop"`) or starts again (`"nats-start"`, same port and store) the environment's NATS
+    /// server, for tests of what happens while NATS is away. Every other test in the same test binary
+    /// loses NATS too, so such tests live in binaries of their own.
+    pub fn nats_server(&self, action: &str) -> anyhow::Result<()> {
+        let script = Self::repo_root().join("tests/env/env.sh");
+        let output = Command::new(script)
+            .args([action, &self.dir.display().to_string()])
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "env.sh {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
     /// The repository root (for fixtures, charts and built binaries).
     pub fn repo_root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -74,6 +74,17 @@ impl PodHosts {
             .collect()
     }
 
+    /// The pods (names) whose host runs a provider whose id starts with `provider_prefix` (wadm names
+    /// providers `<app>-<component>`, with `-` in the app name turned into `_`).
+    pub fn pods_running(&self, provider_prefix: &str) -> std::collections::BTreeSet<String> {
+        lock(&self.state)
+            .hosts
+            .iter()
+            .filter(|(_, host)| host.running().1.iter().any(|id| id.starts_with(provider_prefix)))
+            .map(|((_, name), _)| name.clone())
+            .collect()
+    }
+
     /// Stops every host the way real hosts shut down.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.task.abort();

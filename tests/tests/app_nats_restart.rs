@@ -2,13 +2,11 @@
 //! so, nothing flaps, and a change made while NATS was down is deployed once it returns. Its own test
 //! binary, because it stops the NATS every other test uses.
 
-use std::process::Command;
 use std::time::Duration;
 
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
-use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
@@ -17,19 +15,6 @@ use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::application::ApplicationPhase;
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-fn nats(env: &TestEnv, action: &str) -> anyhow::Result<()> {
-    let script = TestEnv::repo_root().join("tests/env/env.sh");
-    let output = Command::new(script)
-        .args([action, &env.dir.display().to_string()])
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "env.sh {action}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
 
 fn app(lattice: &str, instances: u32) -> anyhow::Result<Application> {
     Ok(serde_json::from_value(json!({
@@ -59,7 +44,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         let first_version = deployed.status.and_then(|s| s.deployed_version).expect("version");
 
         // NATS goes away: the bridge is not ready, and says why.
-        nats(&ctx.env, "nats-stop")?;
+        ctx.env.nats_server("nats-stop")?;
         let port = bridge.probe_port;
         wait::until("readyz to fail", SETTLE, || async move {
             match http_get(port, "/readyz").await {
@@ -83,7 +68,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         .await?;
 
         // ...is deployed once NATS is back, without restarting the bridge.
-        nats(&ctx.env, "nats-start")?;
+        ctx.env.nats_server("nats-start")?;
         bridge.wait_ready(SETTLE).await?;
         let converged = wait::for_object(
             &api,
@@ -103,7 +88,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         assert!(bridge.child.try_wait()?.is_none(), "the bridge kept running");
 
         // Deleted while wadm can't be reached: the object stays and says why, then goes when it can.
-        nats(&ctx.env, "nats-stop")?;
+        ctx.env.nats_server("nats-stop")?;
         api.delete("steady", &DeleteParams::default()).await?;
         wait::for_object(&api, "steady", SETTLE, |a: Option<&Application>| {
             a.and_then(|a| a.status.as_ref())
@@ -113,7 +98,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
                 })
         })
         .await?;
-        nats(&ctx.env, "nats-start")?;
+        ctx.env.nats_server("nats-start")?;
         wait::until_gone(&api, "steady", Duration::from_secs(90)).await?;
         Ok(())
     })

@@ -64,7 +64,7 @@ async fn wait_event(ctx: &TestContext, reason: &str, note_contains: &str) -> any
 #[tokio::test]
 async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
     with_namespace("svc-apps", |ctx| async move {
-        let (_hosts, _syncer, _simulated) = start(&ctx).await?;
+        let (_hosts, _syncer, simulated) = start(&ctx).await?;
         let lattice = lattice("svc");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         configs.create(&PostParams::default(), &host_config("east", &lattice, 2, &json!({"zone": "east"}))).await?;
@@ -102,7 +102,10 @@ async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
         deploy(&wadm, &http_app("spread-east", "v1", &spread, "0.0.0.0:9090"), "spread-east").await?;
         let service = wait_service(&ctx, "spread-east", |_| true).await?;
         assert!(service.spec.and_then(|s| s.selector).is_none(), "no selector can say which pod");
-        let chosen = wait_endpoint_pods(&ctx, "spread-east", |pods| pods.len() == 1).await?;
+        let chosen = wait_endpoint_pods(&ctx, "spread-east", |pods| {
+            pods.len() == 1 && *pods == simulated.pods_running("spread_east-httpserver")
+        })
+        .await?;
         assert!(chosen.is_subset(&east_pods), "{chosen:?} should be one of {east_pods:?}");
 
         // Several spreads: slices list every pod of both zones, and follow the hosts as they scale.

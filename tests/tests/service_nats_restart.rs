@@ -1,0 +1,83 @@
+//! The service-syncer while NATS goes away mid-flight and comes back: readiness drops, existing Services
+//! stay, and after NATS returns everything converges (a deploy sent just before the outage, an undeploy
+//! right after it) with nothing lost. Its own test binary, because it stops the NATS every other test uses.
+
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use wasmcloud_operator_tests::http_apps::{
+    SETTLE, host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
+};
+use wasmcloud_operator_tests::namespace::with_namespace;
+use wasmcloud_operator_tests::pod_hosts::PodHosts;
+use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
+use wasmcloud_operator_tests::wadm::WadmApi;
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::WasmCloudHostConfig;
+
+#[tokio::test]
+async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
+    with_namespace("svc-nats", |ctx| async move {
+        let _hosts = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
+        let mut syncer = start_in_namespace(&ctx, "wasmcloud-service-syncer").await?;
+        let simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
+        let lattice = lattice("outage");
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs
+            .create(
+                &PostParams::default(),
+                &host_config("hosts", &lattice, 2, &json!({})),
+            )
+            .await?;
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        wadm.put(&http_app("before", "v1", &spread, "0.0.0.0:8080"))
+            .await?;
+        wadm.deploy("before", None).await?;
+        wait_endpoint_pods(&ctx, "before", |pods| {
+            pods.len() == 1 && *pods == simulated.pods_running("before-httpserver")
+        })
+        .await?;
+
+        // A deploy in flight as NATS goes away.
+        wadm.put(&http_app("during", "v1", &spread, "0.0.0.0:8081"))
+            .await?;
+        wadm.deploy("during", None).await?;
+        ctx.env.nats_server("nats-stop")?;
+        let port = syncer.probe_port;
+        wait::until("readyz to fail", SETTLE, || async move {
+            match http_get(port, "/readyz").await {
+                Ok((503, body)) if body.contains("nats") => Ok(()),
+                Ok((code, body)) => Err(format!("{code} {body}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        assert!(
+            services.get_opt("before").await?.is_some(),
+            "existing Services stay while NATS is away"
+        );
+
+        // Back: the in-flight deploy lands, an undeploy made right away is honoured.
+        ctx.env.nats_server("nats-start")?;
+        syncer.wait_ready(SETTLE).await?;
+        let undeployed = wait::until("wadm to answer again", SETTLE, || async {
+            wadm.undeploy("before").await.map_err(|e| e.to_string())
+        })
+        .await?;
+        anyhow::ensure!(undeployed["result"] == "acknowledged", "{undeployed}");
+        wait::until_gone(&services, "before", SETTLE).await?;
+        wait_service(&ctx, "during", |_| true).await?;
+        // Exactly the pods whose hosts run the provider (wadm may have moved it while hosts were unseen).
+        let serving = wait_endpoint_pods(&ctx, "during", |pods| {
+            !pods.is_empty() && *pods == simulated.pods_running("during-httpserver")
+        })
+        .await?;
+        assert!(serving.is_subset(&host_pods(&ctx, "hosts", None).await?));
+        assert!(syncer.child.try_wait()?.is_none(), "the syncer kept running");
+        Ok(())
+    })
+    .await;
+}
