@@ -192,9 +192,9 @@ async fn two_lattices_in_one_namespace_bad_input_and_a_quiet_steady_state() {
 }
 
 #[tokio::test]
-async fn a_service_deleted_by_hand_comes_back_and_deleting_the_host_configs_removes_it() {
+async fn deleted_services_come_back_orphans_go_on_start_and_host_config_deletion_removes_them() {
     with_namespace("svc-owned", |ctx| async move {
-        let (_hosts, _syncer, _simulated) = start(&ctx).await?;
+        let (_hosts, syncer, _simulated) = start(&ctx).await?;
         let lattice = lattice("owned");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         configs
@@ -231,6 +231,24 @@ async fn a_service_deleted_by_hand_comes_back_and_deleting_the_host_configs_remo
 
         services.delete(&name, &DeleteParams::default()).await?;
         wait_service(&ctx, &name, |_| true).await?;
+
+        // An app undeployed while the syncer is down: its Service goes when the syncer starts again.
+        deploy(
+            &wadm,
+            &http_app("leftover", "v1", &spread, "0.0.0.0:8081"),
+            "leftover",
+        )
+        .await?;
+        wait_service(&ctx, "leftover", |_| true).await?;
+        drop(syncer);
+        let undeployed = wadm.undeploy("leftover").await?;
+        anyhow::ensure!(undeployed["result"] == "acknowledged", "{undeployed}");
+        let _syncer = start_in_namespace(&ctx, "wasmcloud-service-syncer").await?;
+        wait::until_gone(&services, "leftover", SETTLE).await?;
+        assert!(
+            services.get_opt(&name).await?.is_some(),
+            "the app still deployed keeps its Service"
+        );
 
         configs.delete("hosts", &DeleteParams::default()).await?;
         wait::until_gone(&services, &name, SETTLE).await?;
