@@ -279,6 +279,11 @@ impl HostContext {
 
     fn heartbeat(&self) -> Value {
         let mut beat = self.host_summary();
+        // wadm reads `id` as an alias of `host_id`: a heartbeat carrying both fails to deserialize
+        // ("duplicate field"), wadm ignores it and reaps the host two cleanup intervals after it started.
+        if let Some(fields) = beat.as_object_mut() {
+            fields.remove("id");
+        }
         let inventory = lock(&self.inventory);
         beat["components"] = Value::Array(inventory.components.values().cloned().collect());
         beat["providers"] = Value::Array(inventory.providers.values().cloned().collect());
