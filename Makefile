@@ -22,6 +22,8 @@ HELM ?=
 IMAGE_REGISTRY ?= ghcr.io/wasmcloud
 IMAGE_TAG ?= dev
 CONTAINER_TOOL ?= docker
+# Directory of the local environment for dev-up/dev-down and demo/demo-down (state, logs, pid files).
+DEV_DIR ?= .dev
 
 ##@ General
 
@@ -96,15 +98,20 @@ tools: ## Build (or reuse from the cache) the control plane, kwok, helm, nats-se
 
 .PHONY: dev-up
 dev-up: tools ## Start the local environment (API server, kwok, NATS, wadm) in .dev/ and print how to use it.
-	$(ENV)/env.sh up .dev
+	$(ENV)/env.sh up $(DEV_DIR)
 
 .PHONY: dev-down
-dev-down: ## Stop the local environment started by dev-up.
-	$(ENV)/env.sh down .dev
+dev-down: ## Stop the local environment started by dev-up (and whatever make demo runs on it).
+	$(ENV)/env.sh down $(DEV_DIR)
 
 .PHONY: demo
-demo: dev-up ## Bring up the local environment and install the example objects.
-	$(ENV)/demo.sh .dev
+demo: ## Local environment + the three charts + the operators as their ServiceAccounts + example objects (KUBECONFIG set: that cluster).
+	$(ENV)/demo.sh up $(DEV_DIR)
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo started (against another cluster: delete the examples, uninstall the charts).
+	$(ENV)/demo.sh down $(DEV_DIR)
+	@$(MAKE) --no-print-directory dev-down
 
 ##@ Tests
 
@@ -118,6 +125,10 @@ test-integration: tools ## Integration tests against a fresh local environment.
 	$(CARGO) build --workspace --bins
 	$(ENV)/with-env.sh $(CARGO) test -p wasmcloud-operator-tests --tests -- --test-threads=4
 
+.PHONY: demo-check
+demo-check: ## Run make demo and make demo-down in a temporary directory (free ports) and check what make demo printed.
+	$(ENV)/demo-check.sh $(MAKE) --no-print-directory
+
 .PHONY: test
 test: lint verify ## Every gate and every test: what CI runs. Ends with a line adding up the results.
-	@$(ENV)/count-tests.sh $(MAKE) --no-print-directory test-unit test-integration
+	@$(ENV)/count-tests.sh $(MAKE) --no-print-directory test-unit test-integration demo-check
