@@ -218,7 +218,9 @@ up() {
 
   # The operators, as the charts' ServiceAccounts with the charts' arguments.
   local name port=$PORT_BASE metrics probes account kubeconfig args=()
-  for name in $(binaries) $SIMULATOR; do stop "$name"; done
+  # Restarted on every run, for fresh tokens; the simulator keeps running (its hosts would otherwise leave
+  # and rejoin the lattice, and wadm take a while to move the application back).
+  for name in $(binaries); do stop "$name"; done
   local probe_ports=()
   for chart in $CHARTS; do
     name=wasmcloud-$chart
@@ -234,7 +236,7 @@ up() {
     echo "$metrics" >"$dir/$name.metrics-port"
     log "$name as ServiceAccount $NAMESPACE/$account: metrics http://127.0.0.1:$metrics/metrics, log $dir/logs/$name.log"
   done
-  if [ "$simulate" = 1 ]; then
+  if [ "$simulate" = 1 ] && ! running "$SIMULATOR"; then
     # TEST DOUBLE: one simulated wasmCloud host per running host pod (it reads pods as admin).
     launch "$SIMULATOR" env KUBECONFIG="$KUBECONFIG" "$root/target/debug/$SIMULATOR" --follow-pods --nats-url "$NATS_URL"
     log "$SIMULATOR (test double) follows the host pods, log $dir/logs/$SIMULATOR.log"
@@ -266,8 +268,10 @@ up() {
   echo
   echo "Conditions:"
   show_conditions | sed 's/^/  /'
-  local kc_hint
-  if [ "$(cat "$dir/demo-cluster")" = local ]; then kc_hint="source $dir/env"; else kc_hint="(your KUBECONFIG)"; fi
+  local kc_hint down_hint=make\ demo-down
+  [ "$dir" = "$root/.dev" ] || down_hint+=" DEV_DIR=$dir"
+  if [ "$(cat "$dir/demo-cluster")" = local ]; then kc_hint="source $dir/env"
+  else kc_hint="(with your KUBECONFIG)"; down_hint+="   (with the same KUBECONFIG: deletes the examples, uninstalls the charts)"; fi
   cat <<USAGE
 
 The demo is running: the three operators (charts in namespace $NAMESPACE, run here as their ServiceAccounts),
@@ -280,7 +284,7 @@ Look around:
   kubectl patch whc/$HOSTS -n $DEMO_NS --type merge -p '{"spec":{"hostReplicas":3}}'   # pods, hosts and endpoints follow
 $(for name in $(binaries); do echo "  curl -s http://127.0.0.1:$(cat "$dir/$name.metrics-port")/metrics   # $name"; done)
   logs: $dir/logs
-Stop everything with: make demo-down
+Stop everything with: $down_hint
 USAGE
 }
 
