@@ -12,6 +12,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use wasmcloud_operator_types::contract::binaries;
+use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
@@ -23,17 +24,25 @@ use crate::wadm::Wadm;
 pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<String>) -> anyhow::Result<()> {
     let client = shared.client.clone();
     let caches = shared.readiness.register("caches");
-    let controller = Controller::new(shared.api::<Application>(), watcher::Config::default())
+    let (apps, writer) = reflector::store();
+    let applications = reflector::reflector(
+        writer,
+        watcher(shared.api::<Application>(), watcher::Config::default()).backoff(watch_backoff()),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(log_errors(applications, "Applications"), apps.clone())
+        .trigger_backoff(watch_backoff())
         .with_config(ControllerConfig::default().concurrency(16));
-    let apps = controller.store();
 
     let (host_configs, writer) = reflector::store::<WasmCloudHostConfig>();
-    let host_config_changes = reflector::reflector(
-        writer,
-        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let host_config_changes = log_errors(
+        reflector::reflector(
+            writer,
+            watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+        )
+        .touched_objects(),
+        "WasmCloudHostConfigs",
+    );
     let same_namespace = apps.clone();
     let status_apps = apps.clone();
     let subscription = nats.client.subscribe("wadm.status.*.*").await?;

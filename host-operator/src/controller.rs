@@ -13,10 +13,11 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
+use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
@@ -44,9 +45,15 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
 
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::HOST_OPERATOR));
-    let controller = Controller::new(shared.api::<WasmCloudHostConfig>(), watcher::Config::default())
+    let (store, writer) = reflector::store();
+    let host_configs = reflector::reflector(
+        writer,
+        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(log_errors(host_configs, "WasmCloudHostConfigs"), store.clone())
+        .trigger_backoff(watch_backoff())
         .with_config(ControllerConfig::default().concurrency(16));
-    let store = controller.store();
 
     // Children: metadata only, selected by our label (never every Deployment in the cluster).
     let controller = controller
@@ -118,9 +125,10 @@ where
         + Sync
         + 'static,
 {
-    watcher(shared.api::<PartialObjectMeta<K>>(), config.clone())
-        .default_backoff()
-        .touched_objects()
+    let changes = watcher(shared.api::<PartialObjectMeta<K>>(), config.clone())
+        .backoff(watch_backoff())
+        .touched_objects();
+    log_errors(changes, std::any::type_name::<K>())
 }
 
 /// The WasmCloudHostConfigs in `namespace` that refer to the named Secret (or ConfigMap).
@@ -154,7 +162,7 @@ fn application_triggers(
     store: Store<WasmCloudHostConfig>,
 ) -> impl futures::Stream<Item = ObjectRef<WasmCloudHostConfig>> + Send + 'static {
     watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(watch_backoff())
         .map(move |event| {
             let lattices: BTreeSet<String> = match event {
                 Ok(watcher::Event::Apply(app) | watcher::Event::InitApply(app)) => apps.apply(&app),

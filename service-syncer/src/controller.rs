@@ -14,6 +14,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
+use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
 use wasmcloud_operator_types::runtime::{app, readiness};
 
@@ -27,9 +28,18 @@ pub async fn run(
     image_patterns: Vec<String>,
     ping_window: Duration,
 ) -> anyhow::Result<()> {
-    let controller = Controller::new(shared.api::<WasmCloudHostConfig>(), watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(8));
-    let host_configs = controller.store();
+    let (host_configs, writer) = reflector::store();
+    let host_config_changes = reflector::reflector(
+        writer,
+        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(
+        log_errors(host_config_changes, "WasmCloudHostConfigs"),
+        host_configs.clone(),
+    )
+    .trigger_backoff(watch_backoff())
+    .with_config(ControllerConfig::default().concurrency(8));
 
     let host_pods =
         watcher::Config::default().labels(&format!("{}={}", labels::NAME, labels::HOST_NAME_VALUE));
@@ -109,9 +119,9 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let changes =
-        reflector::reflector(writer, watcher(api, config).default_backoff().modify(slim)).touched_objects();
-    (store, changes)
+    let changes = reflector::reflector(writer, watcher(api, config).backoff(watch_backoff()).modify(slim))
+        .touched_objects();
+    (store, log_errors(changes, std::any::type_name::<K>()))
 }
 
 /// Keeps of a host pod only what slices need: metadata without managed fields, the node, the status.

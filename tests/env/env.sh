@@ -7,6 +7,7 @@
 #   env.sh status DIR  which processes are running
 #   env.sh nats-stop DIR / nats-start DIR   stop NATS, or start it again on the same port and store
 #                      (for tests of what happens while NATS is away)
+#   env.sh apiserver-stop DIR / apiserver-start DIR   the same for the kube-apiserver (etcd keeps the data)
 #
 # DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL and TOOLS_BIN, ready to `source`.
 # Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
@@ -42,7 +43,9 @@ wait_until() {
 # launch NAME COMMAND...: starts COMMAND in its own session, logging to logs/NAME.log.
 launch() {
   local name=$1; shift
-  setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
+  mkdir -p "$dir/cmds"
+  printf '%q ' "$@" >"$dir/cmds/$name"   # so `relaunch` can start it again the same way
+  setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$dir/pids/$name"
   sleep 0.1
   kill -0 "$(cat "$dir/pids/$name")" 2>/dev/null || die "$name exited at once: $(tail -5 "$dir/logs/$name.log")"
@@ -140,6 +143,17 @@ nats_start() {
   # shellcheck disable=SC1091
   . "$dir/env"
   start_nats "$TOOLS_BIN" "${NATS_URL##*:}" "${NATS_MONITOR_URL##*:}"
+}
+
+# apiserver_start: starts the API server again exactly as `up` did (for tests of an API server outage).
+apiserver_start() {
+  started=$SECONDS
+  [ -f "$dir/cmds/kube-apiserver" ] || die "no recorded kube-apiserver command in $dir/cmds"
+  local command port
+  command=$(cat "$dir/cmds/kube-apiserver")
+  eval "launch kube-apiserver $command"
+  port=$(sed -n 's#^ *server: https://127.0.0.1:\([0-9]*\)$#\1#p' "$dir/kubeconfig")
+  wait_until 120 "kube-apiserver" curl -fsS --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$port/readyz"
 }
 
 up() {
@@ -266,5 +280,7 @@ case $1 in
   status) status ;;
   nats-stop) stop nats-server ;;
   nats-start) nats_start ;;
-  *) echo "usage: $0 up|down|status|nats-stop|nats-start DIR" >&2; exit 2 ;;
+  apiserver-stop) stop kube-apiserver ;;
+  apiserver-start) apiserver_start ;;
+  *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start DIR" >&2; exit 2 ;;
 esac

@@ -95,10 +95,10 @@ impl TestEnv {
         Ok(())
     }
 
-    /// Stops (`"nats-stop"`) or starts again (`"nats-start"`, same port and store) the environment's NATS
-    /// server, for tests of what happens while NATS is away. Every other test in the same test binary
-    /// loses NATS too, so such tests live in binaries of their own.
-    pub fn nats_server(&self, action: &str) -> anyhow::Result<()> {
+    /// Runs an `env.sh` action on the environment: `nats-stop`/`nats-start` (same port and store) or
+    /// `apiserver-stop`/`apiserver-start`, for tests of what happens while a component is away. Every
+    /// other test in the same test binary loses it too, so such tests live in binaries of their own.
+    pub fn env_action(&self, action: &str) -> anyhow::Result<()> {
         let script = Self::repo_root().join("tests/env/env.sh");
         let output = Command::new(script)
             .args([action, &self.dir.display().to_string()])

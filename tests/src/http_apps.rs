@@ -9,7 +9,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use wasmcloud_operator_types::WasmCloudHostConfig;
+use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 use crate::namespace::TestContext;
 use crate::wait;
@@ -35,6 +35,14 @@ pub fn http_app(name: &str, version: &str, scaler: &Value, address: &str) -> Str
         ]}
     })
     .to_string()
+}
+
+/// The same HTTP app as an Application object for `lattice` (the app-status-bridge puts it into wadm).
+pub fn http_application(name: &str, lattice: &str, scaler: &Value, address: &str) -> Application {
+    let mut manifest: Value =
+        serde_json::from_str(&http_app(name, "unused", scaler, address)).expect("manifest");
+    manifest["metadata"] = json!({"name": name, "annotations": {"k8s.wasmcloud.dev/lattice": lattice}});
+    serde_json::from_value(manifest).expect("valid Application")
 }
 
 /// A host config for `lattice` with `replicas` hosts carrying `labels`.

@@ -16,6 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::task::JoinHandle;
 use wasmcloud_operator_types::contract::labels;
+use wasmcloud_operator_types::runtime::backoff::watch_backoff;
 
 use crate::lattice_sim::{SimulatedHost, SimulatedLattice};
 
@@ -54,7 +55,10 @@ impl PodHosts {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let task = tokio::spawn(async move {
-            let mut pods = watcher(api, config).default_backoff().touched_objects().boxed();
+            let mut pods = watcher(api, config)
+                .backoff(watch_backoff())
+                .touched_objects()
+                .boxed();
             while let Some(pod) = pods.next().await {
                 let Ok(pod) = pod else { continue };
                 if let Err(error) = follow(&shared, &nats, &pod).await {

@@ -44,7 +44,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         let first_version = deployed.status.and_then(|s| s.deployed_version).expect("version");
 
         // NATS goes away: the bridge is not ready, and says why.
-        ctx.env.nats_server("nats-stop")?;
+        ctx.env.env_action("nats-stop")?;
         let port = bridge.probe_port;
         wait::until("readyz to fail", SETTLE, || async move {
             match http_get(port, "/readyz").await {
@@ -68,7 +68,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         .await?;
 
         // ...is deployed once NATS is back, without restarting the bridge.
-        ctx.env.nats_server("nats-start")?;
+        ctx.env.env_action("nats-start")?;
         bridge.wait_ready(SETTLE).await?;
         let converged = wait::for_object(
             &api,
@@ -88,7 +88,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
         assert!(bridge.child.try_wait()?.is_none(), "the bridge kept running");
 
         // Deleted while wadm can't be reached: the object stays and says why, then goes when it can.
-        ctx.env.nats_server("nats-stop")?;
+        ctx.env.env_action("nats-stop")?;
         api.delete("steady", &DeleteParams::default()).await?;
         wait::for_object(&api, "steady", SETTLE, |a: Option<&Application>| {
             a.and_then(|a| a.status.as_ref())
@@ -98,7 +98,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
                 })
         })
         .await?;
-        ctx.env.nats_server("nats-start")?;
+        ctx.env.env_action("nats-start")?;
         wait::until_gone(&api, "steady", Duration::from_secs(90)).await?;
         Ok(())
     })

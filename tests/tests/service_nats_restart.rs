@@ -44,7 +44,7 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
         wadm.put(&http_app("during", "v1", &spread, "0.0.0.0:8081"))
             .await?;
         wadm.deploy("during", None).await?;
-        ctx.env.nats_server("nats-stop")?;
+        ctx.env.env_action("nats-stop")?;
         let port = syncer.probe_port;
         wait::until("readyz to fail", SETTLE, || async move {
             match http_get(port, "/readyz").await {
@@ -61,7 +61,7 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
         );
 
         // Back: the in-flight deploy lands, an undeploy made right away is honoured.
-        ctx.env.nats_server("nats-start")?;
+        ctx.env.env_action("nats-start")?;
         syncer.wait_ready(SETTLE).await?;
         let undeployed = wait::until("wadm to answer again", SETTLE, || async {
             wadm.undeploy("before").await.map_err(|e| e.to_string())

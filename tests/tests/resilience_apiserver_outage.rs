@@ -1,0 +1,187 @@
+//! Resilience: the API server goes away for a minute. The three binaries neither exit nor spin while it
+//! is gone, changes made right after it returns are reconciled within 35 s, and afterwards the steady
+//! state writes nothing. Its own test binary, because it stops the API server every test uses.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use wasmcloud_operator_tests::http_apps::{SETTLE, host_config, http_application, lattice};
+use wasmcloud_operator_tests::namespace::with_namespace;
+use wasmcloud_operator_tests::pod_hosts::PodHosts;
+use wasmcloud_operator_tests::process::{OperatorProcess, sample, start_in_namespace, write_requests};
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::application::ApplicationPhase;
+use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
+
+/// How long the API server stays away: the scenario, not a wait for something.
+const OUTAGE: Duration = Duration::from_secs(60);
+/// What the operators promise after the API server returns.
+const RECOVERY: Duration = Duration::from_secs(35);
+
+/// Every Kubernetes API request the process attempted, answered or not.
+fn attempted_requests(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("rest_client_requests_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn the_operators_ride_out_an_api_server_outage_and_catch_up_within_35_seconds() {
+    with_namespace("apiserver-outage", |ctx| async move {
+        let mut binaries: Vec<OperatorProcess> = Vec::new();
+        for name in [
+            "wasmcloud-host-operator",
+            "wasmcloud-app-status-bridge",
+            "wasmcloud-service-syncer",
+        ] {
+            binaries.push(start_in_namespace(&ctx, name).await?);
+        }
+        let _simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
+        let lattice = lattice("outage");
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs
+            .create(
+                &PostParams::default(),
+                &host_config("hosts", &lattice, 1, &json!({})),
+            )
+            .await?;
+        let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
+        apps.create(
+            &PostParams::default(),
+            &http_application("shop", &lattice, &daemon, "0.0.0.0:8080"),
+        )
+        .await?;
+        let deployed = |app: Option<&Application>| {
+            app.and_then(|a| a.status.as_ref())
+                .is_some_and(|s| s.phase == Some(ApplicationPhase::Deployed))
+        };
+        let before = wait::for_object(&apps, "shop", SETTLE, deployed).await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        wait::for_object(&services, "shop", SETTLE, |s: Option<&Service>| s.is_some()).await?;
+
+        let mut at_start = Vec::new();
+        for binary in &binaries {
+            at_start.push(binary.metrics().await?);
+        }
+        ctx.env.env_action("apiserver-stop")?;
+        tokio::time::sleep_until(tokio::time::Instant::now() + OUTAGE).await;
+        for (binary, start) in binaries.iter_mut().zip(&at_start) {
+            assert!(
+                binary.child.try_wait()?.is_none(),
+                "{} exited during the outage",
+                binary.name
+            );
+            let now = binary.metrics().await?;
+            assert!(
+                sample(&now, "process_cpu_seconds_total") > 0.0,
+                "{} reports no CPU time",
+                binary.name
+            );
+            let cpu = sample(&now, "process_cpu_seconds_total") - sample(start, "process_cpu_seconds_total");
+            let attempts = attempted_requests(&now) - attempted_requests(start);
+            eprintln!(
+                "{} during the outage: {cpu:.2} s CPU, {attempts} API requests attempted",
+                binary.name
+            );
+            assert!(
+                cpu < OUTAGE.as_secs_f64() * 0.1,
+                "{} spun: {cpu} s of CPU in {OUTAGE:?}",
+                binary.name
+            );
+            // Each watch retries at most every 5 s (about a dozen watches in the host-operator); a spin
+            // would be thousands.
+            assert!(
+                attempts < 300.0,
+                "{} hammered the API server: {attempts} requests",
+                binary.name
+            );
+        }
+        ctx.env.env_action("apiserver-start")?;
+
+        // Changes made right after recovery are reconciled within the promise.
+        let recovered = tokio::time::Instant::now();
+        configs
+            .patch(
+                "hosts",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"hostReplicas": 2}})),
+            )
+            .await?;
+        let mut edited = apps.get("shop").await?;
+        edited.spec.components[0].traits.as_mut().expect("traits")[0].properties =
+            Some(json!({"instances": 2}));
+        apps.replace("shop", &PostParams::default(), &edited).await?;
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        wait::for_object(&deployments, "hosts", RECOVERY, |d: Option<&Deployment>| {
+            d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas) == Some(2)
+        })
+        .await?;
+        let first_version = before.status.and_then(|s| s.deployed_version);
+        wait::for_object(
+            &apps,
+            "shop",
+            RECOVERY.saturating_sub(recovered.elapsed()),
+            move |a: Option<&Application>| {
+                a.and_then(|a| a.status.as_ref())
+                    .is_some_and(|s| s.deployed_version.is_some() && s.deployed_version != first_version)
+            },
+        )
+        .await?;
+        eprintln!("changes after recovery reconciled in {:?}", recovered.elapsed());
+
+        // And then quiet: a touch of every object makes reconciles, not writes.
+        wait::for_object(&apps, "shop", SETTLE, deployed).await?;
+        let mut writes = Vec::new();
+        for binary in &binaries {
+            writes.push(write_requests(&binary.metrics().await?));
+        }
+        let touch = json!({"metadata": {"labels": {"touched": "after-outage"}}});
+        let reconciles = |m: &str| -> f64 {
+            m.lines()
+                .filter(|l| {
+                    l.starts_with("controller_runtime_reconcile_total{") && l.contains("result=\"success\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let mut reconcile_counts = Vec::new();
+        for binary in &binaries {
+            reconcile_counts.push(reconciles(&binary.metrics().await?));
+        }
+        configs
+            .patch("hosts", &PatchParams::default(), &Patch::Merge(&touch))
+            .await?;
+        for (binary, before) in binaries.iter().zip(&reconcile_counts) {
+            wait::until(
+                &format!("{} to reconcile the touch", binary.name),
+                SETTLE,
+                || async {
+                    let now = reconciles(&binary.metrics().await.map_err(|e| e.to_string())?);
+                    if now > *before {
+                        Ok(())
+                    } else {
+                        Err(format!("{now}"))
+                    }
+                },
+            )
+            .await?;
+        }
+        for (binary, before) in binaries.iter().zip(&writes) {
+            assert_eq!(
+                write_requests(&binary.metrics().await?),
+                *before,
+                "{} wrote at steady state",
+                binary.name
+            );
+        }
+        Ok(())
+    })
+    .await;
+}
