@@ -1,0 +1,172 @@
+//! Resilience: two replicas of each binary with leader election. One leads at a time (checked every
+//! 100 ms throughout), a SIGTERM-ed leader exits within 5 s and hands over at once, a SIGKILL-ed one is
+//! replaced within the lease bound, and the new leader does the work.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use wasmcloud_operator_tests::http_apps::host_config;
+use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::process::{OperatorProcess, http_get, sample};
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::WasmCloudHostConfig;
+
+/// The binaries' default lease duration plus one retry period: the most a takeover may take after the
+/// leader dies without releasing its lease.
+const LEASE_BOUND: Duration = Duration::from_secs(15 + 2);
+const SIGTERM_EXIT: Duration = Duration::from_secs(5);
+
+fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
+    let args = [
+        "--namespace",
+        &ctx.namespace,
+        "--leader-elect",
+        "--leader-election-namespace",
+        &ctx.namespace,
+    ];
+    OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)
+}
+
+async fn leads(metrics_port: u16) -> bool {
+    match http_get(metrics_port, "/metrics").await {
+        Ok((200, text)) => sample(&text, "leader_election_master_status ") >= 1.0,
+        _ => false,
+    }
+}
+
+/// Waits until exactly one of `processes` leads; returns its index.
+async fn leader_of(processes: &[&OperatorProcess], timeout: Duration) -> anyhow::Result<usize> {
+    let ports: Vec<u16> = processes.iter().map(|p| p.metrics_port).collect();
+    let ports = &ports;
+    wait::until("exactly one leader", timeout, || async move {
+        let mut leading = Vec::new();
+        for (index, port) in ports.iter().enumerate() {
+            if leads(*port).await {
+                leading.push(index);
+            }
+        }
+        match leading.as_slice() {
+            [one] => Ok(*one),
+            other => Err(format!("leaders: {other:?}")),
+        }
+    })
+    .await
+}
+
+/// Samples every metrics port every 100 ms until dropped; sets the flag if two ever lead at once.
+fn watch_for_two_leaders(
+    ports: Arc<std::sync::Mutex<Vec<u16>>>,
+    two: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let current = ports.lock().map(|p| p.clone()).unwrap_or_default();
+            let mut leading = 0;
+            for port in current {
+                if leads(port).await {
+                    leading += 1;
+                }
+            }
+            if leading > 1 {
+                two.store(true, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn signal(process: &OperatorProcess, name: &str) -> anyhow::Result<()> {
+    let pid = process
+        .child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("{} has no pid", process.name))?;
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid} failed");
+    Ok(())
+}
+
+async fn takeover(binary: &str) {
+    with_namespace("leader", |ctx| async move {
+        let first = start(&ctx, binary)?;
+        let second = start(&ctx, binary)?;
+        let ports = Arc::new(std::sync::Mutex::new(vec![
+            first.metrics_port,
+            second.metrics_port,
+        ]));
+        let two_leaders = Arc::new(AtomicBool::new(false));
+        let sampler = watch_for_two_leaders(ports.clone(), two_leaders.clone());
+        let mut pair = [first, second];
+        let leader = leader_of(&[&pair[0], &pair[1]], Duration::from_secs(60)).await?;
+
+        // SIGTERM: the leader releases its lease and exits quickly; the standby takes over at once.
+        let stopped = tokio::time::Instant::now();
+        signal(&pair[leader], "TERM")?;
+        let exited = tokio::time::timeout(SIGTERM_EXIT, pair[leader].child.wait()).await;
+        anyhow::ensure!(
+            exited.is_ok(),
+            "{binary} took longer than {SIGTERM_EXIT:?} to exit on SIGTERM"
+        );
+        let standby = 1 - leader;
+        leader_of(&[&pair[standby]], LEASE_BOUND).await?;
+        eprintln!("{binary}: SIGTERM exit and takeover in {:?}", stopped.elapsed());
+
+        // SIGKILL: no release; the lease runs out and a fresh replica takes over within the bound.
+        pair[leader] = start(&ctx, binary)?;
+        if let Ok(mut ports) = ports.lock() {
+            *ports = vec![pair[0].metrics_port, pair[1].metrics_port];
+        }
+        let killed = tokio::time::Instant::now();
+        signal(&pair[standby], "KILL")?;
+        leader_of(&[&pair[leader]], LEASE_BOUND + Duration::from_secs(3)).await?;
+        eprintln!("{binary}: SIGKILL takeover in {:?}", killed.elapsed());
+        sampler.abort();
+        assert!(
+            !two_leaders.load(Ordering::SeqCst),
+            "{binary}: two replicas led at the same time"
+        );
+
+        // The new leader works (the host-operator is the one whose work is visible without NATS).
+        if binary == "wasmcloud-host-operator" {
+            let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+            configs
+                .create(
+                    &PostParams::default(),
+                    &host_config("after", "leader-test", 1, &json!({})),
+                )
+                .await?;
+            wait::for_object(
+                &configs,
+                "after",
+                Duration::from_secs(60),
+                |w: Option<&WasmCloudHostConfig>| {
+                    w.and_then(|w| w.status.as_ref())
+                        .is_some_and(|s| s.observed_generation.is_some())
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn host_operator_replicas_take_over_from_each_other() {
+    takeover("wasmcloud-host-operator").await;
+}
+
+#[tokio::test]
+async fn app_status_bridge_replicas_take_over_from_each_other() {
+    takeover("wasmcloud-app-status-bridge").await;
+}
+
+#[tokio::test]
+async fn service_syncer_replicas_take_over_from_each_other() {
+    takeover("wasmcloud-service-syncer").await;
+}
