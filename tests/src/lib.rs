@@ -3,6 +3,7 @@
 //! binaries as processes, and the lattice-host simulator (a test double, also in a mode that follows
 //! host pods).
 
+pub mod bench;
 pub mod env;
 pub mod http_apps;
 pub mod lattice_sim;

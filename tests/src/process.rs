@@ -30,11 +30,14 @@ impl Drop for OperatorProcess {
     }
 }
 
-/// Path of a workspace binary built by `cargo build` (the Makefile builds them before the tests).
+/// Path of a workspace binary built by `cargo build` (the Makefile builds them before the tests), or
+/// in `WASMCLOUD_OPERATOR_BIN_DIR` when set (`make bench` runs release builds).
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| TestEnv::repo_root().join("target"), PathBuf::from);
-    let path = target.join("debug").join(name);
+    let dir =
+        std::env::var_os("WASMCLOUD_OPERATOR_BIN_DIR").map_or_else(|| target.join("debug"), PathBuf::from);
+    let path = dir.join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first",
