@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo-check`: runs `make demo` end to end, non-interactively, in a temporary directory with free ports
 # (so it never meets a developer's .dev/ demo on 18080-18085, nor the tests' environments), checks that what it
-# printed shows Ready hosts, a Deployed application and its Service with endpoints, then runs `make demo-down`.
+# printed shows Ready hosts, a Deployed application and its Service with endpoints, and that no operator (each
+# running as its chart's ServiceAccount) was refused a request, then runs `make demo-down`.
 # Always against the local environment: KUBECONFIG and NATS_URL are cleared.
 # Ends with a cargo-style `test result:` line, so count-tests.sh adds it up with the Rust tests.
 #
@@ -33,6 +34,12 @@ expect "the application is Deployed" '^application[^ ]*/hello-world +Deployed '
 expect "the application is Ready" '^ *Application/hello-world:.* Ready=True\('
 expect "the application's Service" '^service/hello-world +ClusterIP +10\.'
 expect "the Service's EndpointSlice with endpoints" '^endpointslice[^ ]*/hello-world-[a-z0-9]+ +IPv4 +[0-9]+ +10\.'
+
+# The operators ran as their charts' ServiceAccounts: nothing they needed may have been refused.
+for log in "$dir"/logs/wasmcloud-*.log; do
+  [ -f "$log" ] || { failures+=("no operator logs in $dir/logs"); break; }
+  if grep -qi forbidden "$log"; then failures+=("$(basename "$log") shows a forbidden request: $(grep -i -m1 forbidden "$log")"); fi
+done
 
 run_make "$@" demo-down >"$dir/demo-down.txt" 2>&1 || failures+=("make demo-down failed: $(tail -n 5 "$dir/demo-down.txt")")
 # Nothing the demo started may outlive demo-down.
