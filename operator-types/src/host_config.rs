@@ -73,17 +73,17 @@ pub struct WasmCloudHostConfigSpec {
 
     /// wasmCloud host version; the image is `ghcr.io/wasmcloud/wasmcloud:<version>` unless `image` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("minLength" = 1, "maxLength" = 128))]
+    #[schemars(extend("minLength" = 1, "maxLength" = 128, "pattern" = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
     pub version: Option<String>,
 
     /// Full host image reference. When set, `version` does not choose the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("minLength" = 1, "maxLength" = 512))]
+    #[schemars(extend("minLength" = 1, "maxLength" = 512, "pattern" = "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"))]
     pub image: Option<String>,
 
     /// NATS leaf sidecar image (default `nats:2.10-alpine`); include a tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("minLength" = 1, "maxLength" = 512))]
+    #[schemars(extend("minLength" = 1, "maxLength" = 512, "pattern" = "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"))]
     pub nats_leaf_image: Option<String>,
 
     /// Secret in this namespace whose `nats.creds` key holds the leaf's NATS credentials.
@@ -500,8 +500,8 @@ fn nats_address_schema(_: &mut SchemaGenerator) -> Schema {
         "default": "nats://nats.default.svc.cluster.local",
         "maxLength": 512,
         "x-kubernetes-validations": [{
-            "rule": "self.matches('^((nats|tls|nats-leaf|ws|wss)://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?/?$')",
-            "message": "natsAddress must be [scheme://]host[:port] with scheme nats, tls, nats-leaf, ws or wss, e.g. nats://nats.default.svc.cluster.local or nats://nats:7422"
+            "rule": "self.matches('^((nats|tls|nats-leaf|ws|wss)://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$')",
+            "message": "natsAddress must be [scheme://]host[:port] with scheme nats, tls, nats-leaf, ws or wss and a port from 1 to 65535, e.g. nats://nats.default.svc.cluster.local or nats://nats:7422"
         }]
     })
 }

@@ -20,6 +20,7 @@ use wasmcloud_operator_types::runtime::{app, readiness};
 
 use crate::lattices::Lattices;
 use crate::reconcile::{Caches, Context, Error, reconcile};
+use crate::slices::{SLICE_MANAGED_BY_LABEL, SLICE_MANAGER};
 
 /// Runs the controller until the stream ends.
 pub async fn run(
@@ -46,8 +47,11 @@ pub async fn run(
     let (pods, pod_changes) = cached(shared.api::<Pod>(), host_pods, slim_pod);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::SERVICE_SYNCER));
-    let (services, service_changes) = cached(shared.api::<Service>(), ours.clone(), |_| ());
-    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), ours, |_| ());
+    let (services, service_changes) = cached(shared.api::<Service>(), ours, |_| ());
+    // Only our own slices: kube-controller-manager copies a selector Service's labels (ours included) onto
+    // the slices it manages, and those are not ours to judge.
+    let our_slices = watcher::Config::default().labels(&format!("{SLICE_MANAGED_BY_LABEL}={SLICE_MANAGER}"));
+    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), our_slices, |_| ());
 
     let ready = |name| shared.readiness.register(name);
     tokio::spawn(readiness::when_store_ready(

@@ -25,7 +25,7 @@ use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 
 use crate::lattices::Lattices;
 use crate::plan::{self, PlannedService, Problem};
-use crate::slices::{self, SERVICE_NAME_LABEL};
+use crate::slices::{self, SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER};
 
 /// The controller name in metrics.
 pub const CONTROLLER: &str = "app-service";
@@ -231,6 +231,7 @@ async fn sync_slices(
         .into_iter()
         .filter(|s| s.namespace().as_deref() == Some(namespace))
         .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
+        .filter(|s| s.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(SLICE_MANAGER))
         .collect();
     let desired = match &planned.endpoint_pods {
         Some(pods) => {
@@ -361,12 +362,20 @@ async fn report(
             Some(service) => service.object_ref(&()),
             None => owners[0].object_ref(&()),
         };
+        // Related to the application by name, so each app's problem is its own Event and not one series.
+        let application = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("core.oam.dev/v1beta1".into()),
+            kind: Some("Application".into()),
+            name: Some(problem.app.clone()),
+            namespace: Some(namespace.to_string()),
+            ..Default::default()
+        };
         let event = Event {
             type_: EventType::Warning,
             reason: problem.reason.to_string(),
             note: Some(format!("app {}: {}", problem.app, problem.message)),
             action: "SyncService".into(),
-            secondary: None,
+            secondary: Some(application),
         };
         if let Err(error) = ctx.recorder.publish(&event, &regarding).await {
             tracing::warn!(%error, "failed to publish an Event");

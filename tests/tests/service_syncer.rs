@@ -86,6 +86,8 @@ async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
         let owners: BTreeSet<String> = service.owner_references().iter().map(|o| o.name.clone()).collect();
         assert_eq!(owners, BTreeSet::from(["east".to_string(), "west".to_string()]));
         assert!(service.finalizers().is_empty(), "no finalizers on app Services");
+        // The selector's slices (kube-controller-manager's) list every host pod of the lattice, and stay.
+        wait_endpoint_pods(&ctx, "everywhere", |pods| pods.len() == 3).await?;
 
         // A daemonscaler on one spread's requirements: a selector on the host-label pod label.
         let east_only = json!({"type": "daemonscaler", "properties": {"instances": 1,
