@@ -125,6 +125,13 @@ test-integration: tools ## Integration tests against a fresh local environment.
 	$(CARGO) build --workspace --bins
 	$(ENV)/with-env.sh $(CARGO) test -p wasmcloud-operator-tests --tests -- --test-threads=4
 
+.PHONY: test-resilience
+test-resilience: tools ## Only the resilience suite (it is also part of make test); RESILIENCE_KILLS sets the crash churn's kills (default 200).
+	$(CARGO) build --workspace --bins
+	$(ENV)/with-env.sh $(CARGO) test --no-fail-fast -p wasmcloud-operator-tests --test resilience_crash_churn \
+	  --test resilience_apiserver_outage --test resilience_leader_election --test resilience_bad_input \
+	  --test service_nats_restart --test app_nats_restart
+
 .PHONY: demo-check
 demo-check: ## Run make demo and make demo-down in a temporary directory (free ports) and check what make demo printed.
 	$(ENV)/demo-check.sh $(MAKE) --no-print-directory
