@@ -752,20 +752,21 @@ fn check_rbac(ctx: &TestContext, other: &str) -> anyhow::Result<()> {
 /// Installs `chart`'s ServiceAccount and RBAC (no pods, no CRDs) as release `release`; returns the
 /// ServiceAccount's name.
 fn install_rbac(ctx: &TestContext, chart: &str, release: &str) -> anyhow::Result<String> {
-    succeed(
-        ctx.env.helm().args([
-            "install",
-            release,
-            &chart_dir(chart),
-            "-n",
-            &ctx.namespace,
-            "--set",
-            "replicaCount=0",
-            "--set",
-            "crds.install=false",
-        ]),
-        None,
-    )?;
+    let dir = chart_dir(chart);
+    let mut args = vec![
+        "install",
+        release,
+        &dir,
+        "-n",
+        &ctx.namespace,
+        "--set",
+        "replicaCount=0",
+    ];
+    // Only the charts that own a CRD have the switch (the service-syncer's has none).
+    if chart != "service-syncer" {
+        args.extend(["--set", "crds.install=false"]);
+    }
+    succeed(ctx.env.helm().args(&args), None)?;
     Ok(format!("{release}-{chart}"))
 }
 
@@ -790,7 +791,11 @@ async fn binaries_run_with_their_charts_service_account_and_fail_clearly_without
 async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
     let ns = ctx.namespace.as_str();
     let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
-    for (chart, short) in [("host-operator", "ho"), ("app-status-bridge", "asb")] {
+    for (chart, short) in [
+        ("host-operator", "ho"),
+        ("app-status-bridge", "asb"),
+        ("service-syncer", "ss"),
+    ] {
         let release = format!("{ns}-{short}");
         let account = install_rbac(ctx, chart, &release)?;
         let kubeconfig = service_account_kubeconfig(&ctx.env, &ctx.client, ns, &account).await?;
