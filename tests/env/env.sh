@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 KWOK_NODES=${KWOK_NODES:-2}
-SERVICE_CIDR=10.0.0.0/24   # 10.0.0.1 is the kubernetes Service (it is in the serving certificate)
+SERVICE_CIDR=${SERVICE_CIDR:-10.0.0.0/24}   # 10.0.0.1 is the kubernetes Service (it is in the serving certificate)
 POD_CIDR=10.244.0.1/16     # pod IPs kwok hands out: API data only, nothing routes them
 
 log() { echo "[env] $*" >&2; }
