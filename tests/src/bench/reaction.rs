@@ -1,15 +1,15 @@
 //! Reaction trials, one after another in namespace `bench-react`: a host-config spec edit → its
 //! Deployment; a wadm status change (a simulated host stops or starts) → the Application's phase; an
 //! Application created → its Service and EndpointSlice; a host pod deleted → the EndpointSlice. Each
-//! trial waits through the trackers' watches with a deadline; a trial that runs out counts as a timeout.
+//! trial waits through the trackers' watches with a deadline; a trial that runs out counts as a timeout,
+//! and a kind of trial stops after 3 timeouts in a row (the table shows how many trials ran).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -26,19 +26,32 @@ const NAMESPACE: &str = "bench-react";
 /// Deadline of one trial.
 const TRIAL: Duration = Duration::from_secs(60);
 
+/// Consecutive timeouts after which a kind of trial stops (each costs a whole trial deadline).
+const GIVE_UP_AFTER: usize = 3;
+
 /// Latencies of one kind of reaction.
 #[derive(Default)]
 struct Samples {
     values: Vec<Duration>,
     timeouts: usize,
+    consecutive_timeouts: usize,
 }
 
 impl Samples {
+    /// Whether this kind of trial keeps timing out and should stop.
+    fn given_up(&self) -> bool {
+        self.consecutive_timeouts >= GIVE_UP_AFTER
+    }
+
     fn add(&mut self, what: &str, outcome: anyhow::Result<Duration>) {
         match outcome {
-            Ok(latency) => self.values.push(latency),
+            Ok(latency) => {
+                self.values.push(latency);
+                self.consecutive_timeouts = 0;
+            }
             Err(error) => {
                 self.timeouts += 1;
+                self.consecutive_timeouts += 1;
                 if self.timeouts <= 3 {
                     eprintln!("[bench] {what}: {error:#}");
                 }
@@ -171,6 +184,9 @@ async fn spec_edits(bench: &Bench, trials: usize) -> Samples {
         }
         .await;
         samples.add("spec edit", outcome);
+        if samples.given_up() {
+            break;
+        }
     }
     samples
 }
@@ -223,6 +239,9 @@ async fn status_changes(bench: &Bench, nats: &async_nats::Client, trials: usize)
         }
         .await;
         samples.add("wadm status change", outcome);
+        if samples.given_up() {
+            break;
+        }
     }
     api.delete(name, &DeleteParams::default()).await?;
     if host.is_none() {
@@ -251,6 +270,7 @@ async fn app_services(
     let log = StatusLog::start(nats, lattice).await?;
     let api: Api<Application> = Api::namespaced(bench.client.clone(), NAMESPACE);
     let (mut end_to_end, mut syncer) = (Samples::default(), Samples::default());
+    let mut created = 0;
     for trial in 0..trials {
         let name = format!("svc-{trial:04}");
         let key = format!("{NAMESPACE}/{name}");
@@ -290,9 +310,13 @@ async fn app_services(
             }
         }
         api.delete(&name, &DeleteParams::default()).await?;
+        created += 1;
+        if end_to_end.given_up() {
+            break;
+        }
     }
     // The deleted apps leave before the idle window starts.
-    for trial in 0..trials {
+    for trial in 0..created {
         let key = format!("{NAMESPACE}/svc-{trial:04}");
         let now = Instant::now();
         bench
@@ -305,7 +329,7 @@ async fn app_services(
 }
 
 /// An HTTP app on every host pod of a host config, listed in EndpointSlices by the syncer; each trial
-/// deletes the pod behind one address and times the address leaving, and the replacement's arriving.
+/// deletes the pod behind one endpoint and times it leaving, and the replacement pod's arriving.
 async fn pod_changes(bench: &Bench, trials: usize) -> anyhow::Result<(Samples, Samples)> {
     let lattice = "bench-react-pods";
     let apps: Api<Application> = Api::namespaced(bench.client.clone(), NAMESPACE);
@@ -335,25 +359,14 @@ async fn pod_changes(bench: &Bench, trials: usize) -> anyhow::Result<(Samples, S
                 .slices
                 .first(&slice, now, full, now + TRIAL)
                 .await?;
-            let addresses = bench.trackers.slices.current(&slice).unwrap_or_default();
-            let old = addresses.split(',').next().unwrap_or_default().to_string();
-            let listed = pods
-                .list(&ListParams::default().labels("app.kubernetes.io/instance=pod-hosts"))
-                .await?;
-            let by_ip: BTreeMap<String, String> = listed
-                .items
-                .iter()
-                .filter_map(|p| {
-                    let ip = p.status.as_ref()?.pod_ip.clone()?;
-                    Some((ip, p.metadata.name.clone()?))
-                })
-                .collect();
-            let pod = by_ip
-                .get(&old)
-                .ok_or_else(|| anyhow::anyhow!("no host pod has address {old}"))?;
+            let endpoints = bench.trackers.slices.current(&slice).unwrap_or_default();
+            let first = endpoints.split(',').next().unwrap_or_default();
+            let pod = first.split_once('/').map_or("", |(pod, _)| pod).to_string();
+            anyhow::ensure!(!pod.is_empty(), "the slice names no pod: {endpoints}");
             let deleted = Instant::now();
-            pods.delete(pod, &DeleteParams::default()).await?;
-            let gone = |v: &str| !v.split(',').any(|a| a == old);
+            pods.delete(&pod, &DeleteParams::default()).await?;
+            let prefix = format!("{pod}/");
+            let gone = |v: &str| !v.split(',').any(|e| e.starts_with(&prefix));
             let left = bench
                 .trackers
                 .slices
@@ -376,6 +389,9 @@ async fn pod_changes(bench: &Bench, trials: usize) -> anyhow::Result<(Samples, S
                 removed.add("pod change", Err(error));
                 replaced.timeouts += 1;
             }
+        }
+        if removed.given_up() {
+            break;
         }
     }
     Ok((removed, replaced))

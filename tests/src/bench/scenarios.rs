@@ -34,7 +34,7 @@ pub struct Trackers {
     pub apps: Tracker,
     /// The syncer's Services → `present`.
     pub services: Tracker,
-    /// The syncer's EndpointSlices → ready addresses, sorted, comma-separated.
+    /// The syncer's EndpointSlices → ready endpoints as `pod/address`, sorted, comma-separated.
     pub slices: Tracker,
 }
 
@@ -115,14 +115,22 @@ fn phase(app: &Application) -> String {
 }
 
 fn ready_addresses(slice: &EndpointSlice) -> String {
-    let mut addresses: Vec<&str> = slice
+    // `pod/address`, so a replacement pod that gets the old pod's address is still told apart.
+    let mut endpoints: Vec<String> = slice
         .endpoints
         .iter()
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
-        .flat_map(|e| e.addresses.iter().map(String::as_str))
+        .flat_map(|e| {
+            let pod = e
+                .target_ref
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .unwrap_or("");
+            e.addresses.iter().map(move |address| format!("{pod}/{address}"))
+        })
         .collect();
-    addresses.sort_unstable();
-    addresses.join(",")
+    endpoints.sort_unstable();
+    endpoints.join(",")
 }
 
 /// Everything a phase needs.
