@@ -123,7 +123,7 @@ test-unit: ## Unit and fixture tests (no environment needed).
 .PHONY: test-integration
 test-integration: tools ## Integration tests against a fresh local environment.
 	$(CARGO) build --workspace --bins
-	$(ENV)/with-env.sh $(CARGO) test -p wasmcloud-operator-tests --tests -- --test-threads=4
+	$(ENV)/with-env.sh $(CARGO) test --no-fail-fast -p wasmcloud-operator-tests --tests -- --test-threads=4
 
 .PHONY: test-resilience
 test-resilience: tools ## Only the resilience suite (it is also part of make test); RESILIENCE_KILLS sets the crash churn's kills (default 200).

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::process::{OperatorProcess, service_account_kubeconfig};
+use wasmcloud_operator_tests::wait;
 
 const CHARTS: [&str; 3] = ["host-operator", "service-syncer", "app-status-bridge"];
 
@@ -813,9 +814,26 @@ async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
             .wait_ready(Duration::from_secs(60))
             .await
             .map_err(|e| e.context(format!("{binary} as {account}: {}", process.log_text())))?;
-        let lease = leases.get(&account).await?;
-        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
-        assert!(!holder.is_empty(), "{binary} holds its Lease");
+        // Ready comes before leadership (a standby replica is ready too): wait for the Lease.
+        let leases_ref = &leases;
+        let account_ref = &account;
+        wait::until(
+            &format!("{binary} to hold its Lease"),
+            Duration::from_secs(30),
+            || async move {
+                let lease = leases_ref.get_opt(account_ref).await.map_err(|e| e.to_string())?;
+                let holder = lease
+                    .and_then(|l| l.spec)
+                    .and_then(|s| s.holder_identity)
+                    .unwrap_or_default();
+                if holder.is_empty() {
+                    Err("no holder yet".to_string())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await?;
         let log = process.log_text();
         assert!(
             !log.contains("forbidden"),
