@@ -106,6 +106,23 @@ impl OperatorProcess {
         result
     }
 
+    /// Waits until /readyz answers 503 naming the failing check `check` (e.g. `nats`).
+    pub async fn wait_not_ready(&self, check: &str, timeout: Duration) -> anyhow::Result<()> {
+        let port = self.probe_port;
+        wait::until(
+            &format!("{} to report {check} not ready", self.name),
+            timeout,
+            || async move {
+                match http_get(port, "/readyz").await {
+                    Ok((503, body)) if body.contains(check) => Ok(()),
+                    Ok((code, body)) => Err(format!("{code} {body}")),
+                    Err(error) => Err(error.to_string()),
+                }
+            },
+        )
+        .await
+    }
+
     /// The /metrics text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         Ok(http_get(self.metrics_port, "/metrics").await?.1)

@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
 use wasmcloud_operator_tests::namespace::with_namespace;
-use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
+use wasmcloud_operator_tests::process::start_in_namespace;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::application::ApplicationPhase;
@@ -45,15 +45,7 @@ async fn a_nats_outage_is_reported_and_changes_made_meanwhile_converge() {
 
         // NATS goes away: the bridge is not ready, and says why.
         ctx.env.env_action("nats-stop")?;
-        let port = bridge.probe_port;
-        wait::until("readyz to fail", SETTLE, || async move {
-            match http_get(port, "/readyz").await {
-                Ok((503, body)) if body.contains("nats") => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await?;
+        bridge.wait_not_ready("nats", SETTLE).await?;
 
         // A change made while NATS is down...
         let mut edited = api.get("steady").await?;

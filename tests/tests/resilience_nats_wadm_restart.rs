@@ -12,7 +12,7 @@ use serde_json::json;
 use wasmcloud_operator_tests::http_apps::{SETTLE, host_config, http_application, lattice};
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
-use wasmcloud_operator_tests::process::{OperatorProcess, http_get, start_in_namespace};
+use wasmcloud_operator_tests::process::start_in_namespace;
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::application::ApplicationPhase;
@@ -26,22 +26,6 @@ fn deployed(app: Option<&Application>) -> bool {
         s.phase == Some(ApplicationPhase::Deployed)
             && s.observed_generation == app.and_then(|a| a.metadata.generation)
     })
-}
-
-async fn not_ready(process: &OperatorProcess) -> anyhow::Result<()> {
-    let port = process.probe_port;
-    wait::until(
-        &format!("{} to report not ready", process.name),
-        SETTLE,
-        || async move {
-            match http_get(port, "/readyz").await {
-                Ok((503, body)) if body.contains("nats") => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e.to_string()),
-            }
-        },
-    )
-    .await
 }
 
 #[tokio::test]
@@ -78,8 +62,8 @@ async fn everything_converges_within_10_seconds_of_nats_and_wadm_returning() {
         // Both go away; the NATS users say so.
         ctx.env.env_action("wadm-stop")?;
         ctx.env.env_action("nats-stop")?;
-        not_ready(&bridge).await?;
-        not_ready(&syncer).await?;
+        bridge.wait_not_ready("nats", SETTLE).await?;
+        syncer.wait_not_ready("nats", SETTLE).await?;
 
         // Changes made meanwhile.
         apps.create(

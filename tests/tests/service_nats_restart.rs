@@ -11,7 +11,7 @@ use wasmcloud_operator_tests::http_apps::{
 };
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
-use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
+use wasmcloud_operator_tests::process::start_in_namespace;
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
@@ -45,15 +45,7 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
             .await?;
         wadm.deploy("during", None).await?;
         ctx.env.env_action("nats-stop")?;
-        let port = syncer.probe_port;
-        wait::until("readyz to fail", SETTLE, || async move {
-            match http_get(port, "/readyz").await {
-                Ok((503, body)) if body.contains("nats") => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await?;
+        syncer.wait_not_ready("nats", SETTLE).await?;
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         assert!(
             services.get_opt("before").await?.is_some(),
