@@ -187,8 +187,8 @@ pub async fn run(env: TestEnv, config: Config, profile: &str) -> anyhow::Result<
 
     let (binaries, startup) = Binaries::start(&bench.env, "empty cluster", Duration::from_secs(120)).await?;
     bench.report.startups.push(startup);
-    bench.memory_point("empty cluster");
     bench.binaries = Some(binaries);
+    bench.memory_point("empty cluster");
 
     for size in bench.config.host_configs.clone() {
         let outcome = bench.converge_host_configs(size).await;
