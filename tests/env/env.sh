@@ -155,6 +155,18 @@ apiserver_start() {
   eval "launch kube-apiserver $command"
   port=$(sed -n 's#^ *server: https://127.0.0.1:\([0-9]*\)$#\1#p' "$dir/kubeconfig")
   wait_until 120 "kube-apiserver" curl -fsS --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$port/readyz"
+  # kube-controller-manager's informers take minutes to catch up after the API server comes back, which
+  # would slow every later test in the environment: give it (and the scheduler and kwok) a fresh start.
+  # The operators under test are not touched.
+  local name
+  for name in kube-controller-manager kube-scheduler kwok; do
+    stop "$name"
+    command=$(cat "$dir/cmds/$name")
+    eval "launch $name $command"
+  done
+  # shellcheck disable=SC1091
+  . "$dir/env"
+  wait_until 60 "kwok" "$TOOLS_BIN/kubectl" wait --for=condition=Ready node -l type=kwok --timeout=5s
 }
 
 # wadm_start: starts wadm again as `up` did, and waits for its API subscription.
