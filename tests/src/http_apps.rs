@@ -55,6 +55,23 @@ pub fn host_config(name: &str, lattice: &str, replicas: u32, labels: &Value) -> 
     .expect("valid WasmCloudHostConfig")
 }
 
+/// Creates `host_config(name, lattice, replicas, labels)` in the test's namespace.
+pub async fn create_host_config(
+    ctx: &TestContext,
+    name: &str,
+    lattice: &str,
+    replicas: u32,
+    labels: &Value,
+) -> anyhow::Result<WasmCloudHostConfig> {
+    let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    Ok(configs
+        .create(
+            &kube::api::PostParams::default(),
+            &host_config(name, lattice, replicas, labels),
+        )
+        .await?)
+}
+
 /// A fresh lattice name.
 pub fn lattice(prefix: &str) -> String {
     format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod env;
+pub mod events;
 pub mod http_apps;
 pub mod lattice_sim;
 pub mod namespace;

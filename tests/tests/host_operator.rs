@@ -13,6 +13,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use wasmcloud_operator_tests::events::{regards, wait_for_event};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::process::{start_in_namespace, write_requests};
 use wasmcloud_operator_tests::wait;
@@ -77,27 +78,8 @@ async fn wait_pods(ctx: &TestContext, name: &str, count: usize) -> anyhow::Resul
     .await
 }
 
-async fn events_with_reason(ctx: &TestContext, name: &str, reason: &str) -> anyhow::Result<Vec<Event>> {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    Ok(events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .collect())
-}
-
 async fn wait_event(ctx: &TestContext, name: &str, reason: &str) -> anyhow::Result<Event> {
-    wait::until(&format!("an Event {reason}"), SETTLE, || async move {
-        match events_with_reason(ctx, name, reason).await {
-            Ok(mut found) if !found.is_empty() => Ok(found.remove(0)),
-            Ok(_) => Err("none yet".to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await
+    wait_for_event(ctx, reason, |e| regards(e, name)).await
 }
 
 fn lattice() -> String {

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-use wasmcloud_operator_tests::http_apps::{SETTLE, host_config, http_application, lattice};
+use wasmcloud_operator_tests::http_apps::{SETTLE, create_host_config, http_application, lattice};
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 use wasmcloud_operator_tests::process::{OperatorProcess, start_in_namespace, write_requests};
@@ -64,12 +64,7 @@ async fn the_operators_ride_out_an_api_server_outage_and_catch_up_within_35_seco
         let _simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
         let lattice = lattice("outage");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs
-            .create(
-                &PostParams::default(),
-                &host_config("hosts", &lattice, 1, &json!({})),
-            )
-            .await?;
+        create_host_config(&ctx, "hosts", &lattice, 1, &json!({})).await?;
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
         apps.create(

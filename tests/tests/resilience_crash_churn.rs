@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use rand::Rng;
 use serde_json::json;
-use wasmcloud_operator_tests::http_apps::{host_config, http_application, lattice};
+use wasmcloud_operator_tests::http_apps::{create_host_config, host_config, http_application, lattice};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 use wasmcloud_operator_tests::process::{OperatorProcess, start_in_namespace};
@@ -109,12 +109,7 @@ async fn random_kills_during_churn_leave_nothing_leaked_missing_or_stuck() {
         let lattice = lattice("crash");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         // One host config is never touched, so the lattice always has a host to deploy to.
-        configs
-            .create(
-                &PostParams::default(),
-                &host_config("steady", &lattice, 1, &json!({})),
-            )
-            .await?;
+        create_host_config(&ctx, "steady", &lattice, 1, &json!({})).await?;
 
         let total = kills();
         for kill in 0..total {

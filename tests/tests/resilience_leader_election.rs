@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::json;
-use wasmcloud_operator_tests::http_apps::host_config;
+use wasmcloud_operator_tests::http_apps::create_host_config;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::process::{OperatorProcess, http_get, sample};
 use wasmcloud_operator_tests::wait;
@@ -134,12 +133,7 @@ async fn takeover(binary: &str) {
         // The new leader works (the host-operator is the one whose work is visible without NATS).
         if binary == "wasmcloud-host-operator" {
             let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-            configs
-                .create(
-                    &PostParams::default(),
-                    &host_config("after", "leader-test", 1, &json!({})),
-                )
-                .await?;
+            create_host_config(&ctx, "after", "leader-test", 1, &json!({})).await?;
             wait::for_object(
                 &configs,
                 "after",

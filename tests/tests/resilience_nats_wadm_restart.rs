@@ -9,14 +9,14 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
-use wasmcloud_operator_tests::http_apps::{SETTLE, host_config, http_application, lattice};
+use wasmcloud_operator_tests::http_apps::{SETTLE, create_host_config, http_application, lattice};
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 use wasmcloud_operator_tests::process::start_in_namespace;
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::application::ApplicationPhase;
-use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 /// What the operators promise once NATS and wadm are back.
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -36,13 +36,7 @@ async fn everything_converges_within_10_seconds_of_nats_and_wadm_returning() {
         let mut syncer = start_in_namespace(&ctx, "wasmcloud-service-syncer").await?;
         let _simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
         let lattice = lattice("restart");
-        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs
-            .create(
-                &PostParams::default(),
-                &host_config("hosts", &lattice, 1, &json!({})),
-            )
-            .await?;
+        create_host_config(&ctx, "hosts", &lattice, 1, &json!({})).await?;
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});

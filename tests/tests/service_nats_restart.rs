@@ -4,17 +4,15 @@
 
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::json;
 use wasmcloud_operator_tests::http_apps::{
-    SETTLE, host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
+    SETTLE, create_host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
 };
 use wasmcloud_operator_tests::namespace::with_namespace;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 use wasmcloud_operator_tests::process::start_in_namespace;
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
-use wasmcloud_operator_types::WasmCloudHostConfig;
 
 #[tokio::test]
 async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
@@ -23,13 +21,7 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
         let mut syncer = start_in_namespace(&ctx, "wasmcloud-service-syncer").await?;
         let simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
         let lattice = lattice("outage");
-        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs
-            .create(
-                &PostParams::default(),
-                &host_config("hosts", &lattice, 2, &json!({})),
-            )
-            .await?;
+        create_host_config(&ctx, "hosts", &lattice, 2, &json!({})).await?;
         let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
         let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
         wadm.put(&http_app("before", "v1", &spread, "0.0.0.0:8080"))

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use wasmcloud_operator_tests::events::wait_for_event;
 use wasmcloud_operator_tests::http_apps::{
-    SETTLE, host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
+    SETTLE, create_host_config, host_pods, http_app, lattice, wait_endpoint_pods, wait_service,
 };
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
@@ -39,24 +40,9 @@ async fn deploy(wadm: &WadmApi, manifest: &str, name: &str) -> anyhow::Result<()
     Ok(())
 }
 
-async fn events_with_reason(ctx: &TestContext, reason: &str) -> anyhow::Result<Vec<Event>> {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    Ok(events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .collect())
-}
-
 async fn wait_event(ctx: &TestContext, reason: &str, note_contains: &str) -> anyhow::Result<Event> {
-    wait::until(&format!("an Event {reason}"), SETTLE, || async move {
-        let found = events_with_reason(ctx, reason).await.map_err(|e| e.to_string())?;
-        found
-            .into_iter()
-            .find(|e| e.note.as_deref().is_some_and(|n| n.contains(note_contains)))
-            .ok_or_else(|| "none yet".to_string())
+    wait_for_event(ctx, reason, |e| {
+        e.note.as_deref().is_some_and(|n| n.contains(note_contains))
     })
     .await
 }
@@ -67,8 +53,8 @@ async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
         let (_hosts, _syncer, simulated) = start(&ctx).await?;
         let lattice = lattice("svc");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs.create(&PostParams::default(), &host_config("east", &lattice, 2, &json!({"zone": "east"}))).await?;
-        configs.create(&PostParams::default(), &host_config("west", &lattice, 1, &json!({"zone": "west"}))).await?;
+        create_host_config(&ctx, "east", &lattice, 2, &json!({"zone": "east"})).await?;
+        create_host_config(&ctx, "west", &lattice, 1, &json!({"zone": "west"})).await?;
         let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
 
         // A daemonscaler runs on every host of the lattice: a selector says exactly that.
@@ -139,8 +125,8 @@ async fn two_lattices_in_one_namespace_bad_input_and_a_quiet_steady_state() {
         let (_hosts, syncer, _simulated) = start(&ctx).await?;
         let (blue, green) = (lattice("blue"), lattice("green"));
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs.create(&PostParams::default(), &host_config("blue", &blue, 1, &json!({}))).await?;
-        configs.create(&PostParams::default(), &host_config("green", &green, 1, &json!({}))).await?;
+        create_host_config(&ctx, "blue", &blue, 1, &json!({})).await?;
+        create_host_config(&ctx, "green", &green, 1, &json!({})).await?;
         let nats = ctx.env.nats().await?;
         let (blue_wadm, green_wadm) = (WadmApi::new(nats.clone(), &blue), WadmApi::new(nats, &green));
         let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
@@ -199,12 +185,7 @@ async fn deleted_services_come_back_orphans_go_on_start_and_host_config_deletion
         let (_hosts, syncer, _simulated) = start(&ctx).await?;
         let lattice = lattice("owned");
         let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        configs
-            .create(
-                &PostParams::default(),
-                &host_config("hosts", &lattice, 1, &json!({})),
-            )
-            .await?;
+        create_host_config(&ctx, "hosts", &lattice, 1, &json!({})).await?;
         let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
         let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
         deploy(
