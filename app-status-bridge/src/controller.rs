@@ -122,7 +122,7 @@ async fn timed_reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Act
 
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(app: Arc<Application>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.tracker.failed(&app, error.category());
+    let delay = error.retry_after(ctx.tracker.failed(&app, error.category()));
     tracing::warn!(name = %app.name_any(), namespace = app.namespace().unwrap_or_default(), %error, retry_in = ?delay,
         "reconcile failed");
     Action::requeue(delay)

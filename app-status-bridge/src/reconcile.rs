@@ -90,6 +90,15 @@ pub enum StepError {
 pub struct Error(#[from] pub finalizer::Error<StepError>);
 
 impl Error {
+    /// How long to wait before retrying, given the usual backoff `delay` (shorter while wadm is away).
+    pub fn retry_after(&self, delay: Duration) -> Duration {
+        match &self.0 {
+            finalizer::Error::ApplyFailed(StepError::Wadm(e))
+            | finalizer::Error::CleanupFailed(StepError::Wadm(e)) => e.retry_after(delay),
+            _ => delay,
+        }
+    }
+
     /// A bounded label for metrics.
     pub fn category(&self) -> &'static str {
         match &self.0 {

@@ -171,7 +171,7 @@ async fn follow(inner: Arc<Inner>, lattice: String) {
                         inner.resynced(&lattice, true);
                     }
                     Err(error) => {
-                        let delay = ReconcileTracker::<WasmCloudHostConfig>::backoff(failures);
+                        let delay = error.retry_after(ReconcileTracker::<WasmCloudHostConfig>::backoff(failures));
                         failures = failures.saturating_add(1);
                         tracing::warn!(%lattice, %error, retry_in = ?delay, "can't read the lattice from wadm");
                         resync_at = Some(tokio::time::Instant::now() + delay);

@@ -8,6 +8,11 @@ use serde_json::{Value, json};
 /// How long wadm gets to answer one request.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest wait before trying an unreachable wadm again. wadm being away is transient, and probing
+/// it is cheap (NATS answers "no responders" at once), so the usual backoff (up to 5 minutes) would only
+/// delay recovery: everything must converge within seconds of wadm returning.
+pub const UNREACHABLE_RETRY_CAP: Duration = Duration::from_secs(4);
+
 /// A failure talking to wadm.
 #[derive(Debug, thiserror::Error)]
 pub enum WadmError {
@@ -22,6 +27,14 @@ pub enum WadmError {
 }
 
 impl WadmError {
+    /// How long to wait before retrying, given the usual backoff `delay`: capped when wadm is unreachable.
+    pub fn retry_after(&self, delay: Duration) -> Duration {
+        match self {
+            Self::Unreachable { .. } => delay.min(UNREACHABLE_RETRY_CAP),
+            _ => delay,
+        }
+    }
+
     pub fn category(&self) -> &'static str {
         match self {
             Self::Unreachable { .. } => "wadm-unreachable",
@@ -162,4 +175,24 @@ fn message(reply: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("no message")
         .to_string()
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_wadm_is_retried_within_seconds_and_a_rejection_waits_as_usual() {
+        let long = Duration::from_secs(64);
+        let unreachable = WadmError::Unreachable {
+            subject: "wadm.api.x.model.get".into(),
+            reason: "no responders".into(),
+        };
+        assert_eq!(unreachable.retry_after(long), UNREACHABLE_RETRY_CAP);
+        assert_eq!(
+            unreachable.retry_after(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(WadmError::Rejected("bad".into()).retry_after(long), long);
+    }
 }
