@@ -14,6 +14,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::watch_config;
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
@@ -27,7 +28,9 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
     let (apps, writer) = reflector::store();
     let applications = reflector::reflector(
         writer,
-        watcher(shared.api::<Application>(), watcher::Config::default()).backoff(watch_backoff()),
+        watcher(shared.api::<Application>(), watch_config::all())
+            .backoff(watch_backoff())
+            .modify(watch_config::slim),
     )
     .applied_objects();
     let controller = Controller::for_stream(log_errors(applications, "Applications"), apps.clone())
@@ -38,7 +41,9 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
     let host_config_changes = log_errors(
         reflector::reflector(
             writer,
-            watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+            watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
+                .backoff(watch_backoff())
+                .modify(watch_config::slim),
         )
         .touched_objects(),
         "WasmCloudHostConfigs",

@@ -18,6 +18,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
+use wasmcloud_operator_types::runtime::watch_config;
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
@@ -43,12 +44,13 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
         apps.clone(),
     )?);
 
-    let ours =
-        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::HOST_OPERATOR));
+    let ours = watch_config::labelled(labels::MANAGED_BY, binaries::HOST_OPERATOR);
     let (store, writer) = reflector::store();
     let host_configs = reflector::reflector(
         writer,
-        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+        watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
+            .backoff(watch_backoff())
+            .modify(watch_config::slim),
     )
     .applied_objects();
     let controller = Controller::for_stream(log_errors(host_configs, "WasmCloudHostConfigs"), store.clone())
@@ -67,7 +69,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
         .owns_stream(metadata_changes::<RoleBinding>(&shared, &ours));
 
     // Referenced Secrets and ConfigMaps: a metadata-only watch with no cache, mapped through the spec.
-    let everything = watcher::Config::default();
+    let everything = watch_config::all();
     let (secret_refs, config_map_refs) = (store.clone(), store.clone());
     let controller = controller
         .watches_stream(metadata_changes::<Secret>(&shared, &everything), move |secret| {
@@ -161,7 +163,7 @@ fn application_triggers(
     apps: AppIndex,
     store: Store<WasmCloudHostConfig>,
 ) -> impl futures::Stream<Item = ObjectRef<WasmCloudHostConfig>> + Send + 'static {
-    watcher(api, watcher::Config::default())
+    watcher(api, watch_config::all())
         .backoff(watch_backoff())
         .map(move |event| {
             let lattices: BTreeSet<String> = match event {

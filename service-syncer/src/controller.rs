@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future, stream};
-use k8s_openapi::api::core::v1::{Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -16,6 +16,7 @@ use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::watch_config;
 use wasmcloud_operator_types::runtime::{app, readiness};
 
 use crate::lattices::Lattices;
@@ -32,7 +33,9 @@ pub async fn run(
     let (host_configs, writer) = reflector::store();
     let host_config_changes = reflector::reflector(
         writer,
-        watcher(shared.api::<WasmCloudHostConfig>(), watcher::Config::default()).backoff(watch_backoff()),
+        watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
+            .backoff(watch_backoff())
+            .modify(watch_config::slim),
     )
     .applied_objects();
     let controller = Controller::for_stream(
@@ -42,16 +45,14 @@ pub async fn run(
     .trigger_backoff(watch_backoff())
     .with_config(ControllerConfig::default().concurrency(8));
 
-    let host_pods =
-        watcher::Config::default().labels(&format!("{}={}", labels::NAME, labels::HOST_NAME_VALUE));
+    let host_pods = watch_config::labelled(labels::NAME, labels::HOST_NAME_VALUE);
     let (pods, pod_changes) = cached(shared.api::<Pod>(), host_pods, slim_pod);
-    let ours =
-        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, binaries::SERVICE_SYNCER));
-    let (services, service_changes) = cached(shared.api::<Service>(), ours, |_| ());
+    let ours = watch_config::labelled(labels::MANAGED_BY, binaries::SERVICE_SYNCER);
+    let (services, service_changes) = cached(shared.api::<Service>(), ours, watch_config::slim);
     // Only our own slices: kube-controller-manager copies a selector Service's labels (ours included) onto
     // the slices it manages, and those are not ours to judge.
-    let our_slices = watcher::Config::default().labels(&format!("{SLICE_MANAGED_BY_LABEL}={SLICE_MANAGER}"));
-    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), our_slices, |_| ());
+    let our_slices = watch_config::labelled(SLICE_MANAGED_BY_LABEL, SLICE_MANAGER);
+    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), our_slices, watch_config::slim);
 
     let ready = |name| shared.readiness.register(name);
     tokio::spawn(readiness::when_store_ready(
@@ -128,14 +129,24 @@ where
     (store, log_errors(changes, std::any::type_name::<K>()))
 }
 
-/// Keeps of a host pod only what slices need: metadata without managed fields, the node, the status.
+/// Keeps of a host pod only what slices need: metadata without managed fields or annotations, the node,
+/// and of the status the phase, the addresses and the Ready condition.
 fn slim_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
+    watch_config::slim(pod);
     pod.metadata.annotations = None;
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     pod.spec = Some(PodSpec {
         node_name,
         ..PodSpec::default()
+    });
+    pod.status = pod.status.take().map(|status| PodStatus {
+        phase: status.phase,
+        pod_ip: status.pod_ip,
+        pod_ips: status.pod_ips,
+        conditions: status
+            .conditions
+            .map(|conditions| conditions.into_iter().filter(|c| c.type_ == "Ready").collect()),
+        ..PodStatus::default()
     });
 }
 

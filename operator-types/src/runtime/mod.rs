@@ -17,3 +17,4 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod tracker;
 pub mod wadm;
+pub mod watch_config;

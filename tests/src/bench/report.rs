@@ -76,6 +76,8 @@ pub struct Startup {
     pub settle_s: f64,
     pub settled: bool,
     pub peak_mib: BTreeMap<String, f64>,
+    /// RSS the peak is compared with: after settling for a first start, and for a restart what the
+    /// processes before it had settled at with the same objects.
     pub steady_mib: BTreeMap<String, f64>,
     pub requests: RequestsByBinary,
 }
