@@ -8,6 +8,7 @@ use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 
 use crate::app_index::AppIndex;
+use crate::confirmed::Confirmed;
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "wasmcloudhostconfig";
@@ -19,6 +20,8 @@ pub struct Context {
     pub managed: prometheus::IntGauge,
     pub recorder: Recorder,
     pub apps: AppIndex,
+    /// Outcomes of full reconciles that nothing has invalidated since.
+    pub confirmed: Confirmed,
     pub tracker: ReconcileTracker<WasmCloudHostConfig>,
 }
 
@@ -34,6 +37,7 @@ impl Context {
         metrics: Metrics,
         recorder: Recorder,
         apps: AppIndex,
+        confirmed: Confirmed,
     ) -> prometheus::Result<Self> {
         let managed = prometheus::IntGauge::new(
             "wasmcloud_host_operator_managed_objects",
@@ -47,6 +51,7 @@ impl Context {
             managed,
             recorder,
             apps,
+            confirmed,
             tracker,
         })
     }

@@ -15,7 +15,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::watch_config;
@@ -23,6 +23,7 @@ use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
 use crate::app_index::AppIndex;
+use crate::confirmed::{Confirmed, Key};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::gather::referenced_names;
@@ -33,6 +34,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
     let client = shared.client.clone();
     let caches = shared.readiness.register("caches");
     let apps = AppIndex::default();
+    let confirmed = Confirmed::default();
     let reporter = Reporter {
         controller: binaries::HOST_OPERATOR.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -42,6 +44,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
         shared.metrics.clone(),
         Recorder::new(client.clone(), reporter),
         apps.clone(),
+        confirmed.clone(),
     )?);
 
     let ours = watch_config::labelled(labels::MANAGED_BY, binaries::HOST_OPERATOR);
@@ -50,31 +53,35 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
         writer,
         watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
             .backoff(watch_backoff())
-            .modify(watch_config::slim),
+            .modify(watch_config::slim)
+            .inspect(forget_deleted(confirmed.clone())),
     )
     .applied_objects();
     let controller = Controller::for_stream(log_errors(host_configs, "WasmCloudHostConfigs"), store.clone())
         .trigger_backoff(watch_backoff())
         .with_config(ControllerConfig::default().concurrency(16));
 
-    // Children: metadata only, selected by our label (never every Deployment in the cluster).
+    // Children: metadata only, selected by our label (never every Deployment in the cluster). A change
+    // to one also drops its owner's confirmation, so the reconcile it triggers reads the cluster.
     let controller = controller
-        .owns_stream(metadata_changes::<Deployment>(&shared, &ours))
-        .owns_stream(metadata_changes::<DaemonSet>(&shared, &ours))
-        .owns_stream(metadata_changes::<ConfigMap>(&shared, &ours))
-        .owns_stream(metadata_changes::<Secret>(&shared, &ours))
-        .owns_stream(metadata_changes::<Service>(&shared, &ours))
-        .owns_stream(metadata_changes::<ServiceAccount>(&shared, &ours))
-        .owns_stream(metadata_changes::<Role>(&shared, &ours))
-        .owns_stream(metadata_changes::<RoleBinding>(&shared, &ours));
+        .owns_stream(child_changes::<Deployment>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<DaemonSet>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<ConfigMap>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<Secret>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<Service>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<ServiceAccount>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<Role>(&shared, &ours, &confirmed))
+        .owns_stream(child_changes::<RoleBinding>(&shared, &ours, &confirmed));
 
     // Referenced Secrets and ConfigMaps: a metadata-only watch with no cache, mapped through the spec.
     let everything = watch_config::all();
     let (secret_refs, config_map_refs) = (store.clone(), store.clone());
+    let (secrets_changed, config_maps_changed) = (confirmed.clone(), confirmed.clone());
     let controller = controller
         .watches_stream(metadata_changes::<Secret>(&shared, &everything), move |secret| {
             referencing(
                 &secret_refs,
+                &secrets_changed,
                 secret.namespace().as_deref(),
                 &secret.name_any(),
                 true,
@@ -85,6 +92,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
             move |config_map| {
                 referencing(
                     &config_map_refs,
+                    &config_maps_changed,
                     config_map.namespace().as_deref(),
                     &config_map.name_any(),
                     false,
@@ -119,7 +127,7 @@ fn metadata_changes<K>(
     config: &watcher::Config,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
@@ -133,9 +141,11 @@ where
     log_errors(changes, std::any::type_name::<K>())
 }
 
-/// The WasmCloudHostConfigs in `namespace` that refer to the named Secret (or ConfigMap).
+/// The WasmCloudHostConfigs in `namespace` that refer to the named Secret (or ConfigMap); their
+/// confirmations are dropped.
 fn referencing(
     store: &Store<WasmCloudHostConfig>,
+    confirmed: &Confirmed,
     namespace: Option<&str>,
     name: &str,
     secret: bool,
@@ -152,8 +162,57 @@ fn referencing(
                 config_maps.iter().any(|c| c == name)
             }
         })
-        .map(|whc| ObjectRef::from_obj(whc.as_ref()))
+        .map(|whc| {
+            confirmed.changed(key_of(whc.as_ref()));
+            ObjectRef::from_obj(whc.as_ref())
+        })
         .collect()
+}
+
+/// Changed children of kind `K` (metadata only), each dropping the confirmation of the host config that
+/// controls it.
+fn child_changes<K>(
+    shared: &app::Context,
+    config: &watcher::Config,
+    confirmed: &Confirmed,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let confirmed = confirmed.clone();
+    metadata_changes::<K>(shared, config).inspect(move |change| {
+        let Ok(child) = change else { return };
+        let owner = child
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|owner| owner.controller == Some(true) && owner.kind == WasmCloudHostConfig::kind(&()));
+        if let (Some(owner), Some(namespace)) = (owner, &child.metadata.namespace) {
+            confirmed.changed((namespace.clone(), owner.name.clone()));
+        }
+    })
+}
+
+/// Drops what was confirmed about a deleted host config.
+fn forget_deleted(
+    confirmed: Confirmed,
+) -> impl FnMut(&Result<watcher::Event<WasmCloudHostConfig>, watcher::Error>) {
+    move |event| {
+        if let Ok(watcher::Event::Delete(whc)) = event {
+            confirmed.forget(&key_of(whc));
+        }
+    }
+}
+
+fn key_of(whc: &WasmCloudHostConfig) -> Key {
+    (whc.namespace().unwrap_or_default(), whc.name_any())
 }
 
 /// Keeps the Application index current and yields the WasmCloudHostConfigs whose lattice's app list

@@ -5,6 +5,7 @@
 pub mod app_index;
 pub mod apply;
 pub mod build;
+pub mod confirmed;
 pub mod context;
 pub mod controller;
 pub mod errors;

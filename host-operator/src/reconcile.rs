@@ -30,17 +30,22 @@ const RESYNC: Duration = Duration::from_secs(3600);
 pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = whc.namespace().ok_or(Error::Malformed("namespace"))?;
-    let referenced = gather::referenced(&ctx.client, &namespace, &whc.spec).await?;
-    let apps = ctx.apps.on_lattice(&whc.spec.lattice);
-
-    let desired = inputs::resolve(&whc.spec, &referenced).and_then(|inputs| build::build(&whc, &inputs));
-    let (outcome, written) = match desired {
-        Err(problem) => (Outcome::Invalid(problem), Vec::new()),
-        Ok(desired) => {
-            let (state, written) = Box::pin(apply_children(&ctx, &namespace, desired)).await?;
-            (Outcome::Applied(state), written)
+    let key = (namespace.clone(), whc.name_any());
+    let uid = whc.uid().ok_or(Error::Malformed("uid"))?;
+    let generation = whc.metadata.generation;
+    let (outcome, written) = match ctx.confirmed.outcome(&key, &uid, generation) {
+        // Nothing the children depend on changed since they were last found in line: only the app
+        // list or our own status write brought us here.
+        Some(outcome) => (outcome, Vec::new()),
+        None => {
+            let epoch = ctx.confirmed.epoch(&key);
+            let (outcome, written) = Box::pin(bring_children_in_line(&ctx, &whc, &namespace)).await?;
+            ctx.confirmed
+                .confirm(key, epoch, &uid, generation, outcome.clone());
+            (outcome, written)
         }
     };
+    let apps = ctx.apps.on_lattice(&whc.spec.lattice);
 
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new_status = status::compute(whc.status.as_ref(), whc.metadata.generation, &outcome, apps, &now);
@@ -50,6 +55,22 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
     publish_events(&ctx, &whc, &outcome, &new_status, &written).await;
     tracing::debug!(elapsed = ?started.elapsed(), written = written.len(), "reconciled");
     Ok(Action::requeue(RESYNC))
+}
+
+/// Reads what the spec refers to, builds the children and applies those that differ from the cluster.
+async fn bring_children_in_line(
+    ctx: &Context,
+    whc: &WasmCloudHostConfig,
+    namespace: &str,
+) -> Result<(Outcome, Vec<&'static str>), Error> {
+    let referenced = gather::referenced(&ctx.client, namespace, &whc.spec).await?;
+    match inputs::resolve(&whc.spec, &referenced).and_then(|inputs| build::build(whc, &inputs)) {
+        Err(problem) => Ok((Outcome::Invalid(problem), Vec::new())),
+        Ok(desired) => {
+            let (state, written) = Box::pin(apply_children(ctx, namespace, desired)).await?;
+            Ok((Outcome::Applied(state), written))
+        }
+    }
 }
 
 /// Applies every child that differs from the cluster; returns the workload's state and what was written.
