@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use wasmcloud_operator_tests::events::{regards, wait_for_event};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
-use wasmcloud_operator_tests::process::{start_in_namespace, write_requests};
+use wasmcloud_operator_tests::process::{OperatorProcess, sample, start_in_namespace, write_requests};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 
@@ -82,6 +82,60 @@ async fn wait_event(ctx: &TestContext, name: &str, reason: &str) -> anyhow::Resu
     wait_for_event(ctx, reason, |e| regards(e, name)).await
 }
 
+/// Successful reconciles of host configs, from the operator's metrics.
+fn reconciles(metrics: &str) -> f64 {
+    sample(
+        metrics,
+        "controller_runtime_reconcile_total{controller=\"wasmcloudhostconfig\",result=\"success\"}",
+    )
+}
+
+/// ServiceAccount GETs: the host-operator reads its ServiceAccount only when it reads every child.
+fn child_reads(metrics: &str) -> f64 {
+    sample(
+        metrics,
+        "rest_client_requests_total{code=\"200\",resource=\"serviceaccounts\",verb=\"get\"}",
+    )
+}
+
+/// Touches `name` until a reconcile it triggers reads no child: the children were found in line and
+/// nothing has changed them since (the Deployment's status can still move for a while after Ready).
+async fn wait_children_confirmed(
+    operator: &OperatorProcess,
+    api: &Api<WasmCloudHostConfig>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut touches = 0;
+    wait::until("a reconcile that reads no child", SETTLE, || {
+        touches += 1;
+        let touch = json!({"metadata": {"annotations": {"test/touched": touches.to_string()}}});
+        async move {
+            let metrics = operator.metrics().await.map_err(|e| e.to_string())?;
+            let (reads, done) = (child_reads(&metrics), reconciles(&metrics));
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&touch))
+                .await
+                .map_err(|e| e.to_string())?;
+            let metrics = wait::until("a reconcile after the touch", SETTLE, || async {
+                let metrics = operator.metrics().await.map_err(|e| e.to_string())?;
+                if reconciles(&metrics) > done {
+                    Ok(metrics)
+                } else {
+                    Err("no reconcile yet".to_string())
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let read = child_reads(&metrics) - reads;
+            if read == 0.0 {
+                Ok(())
+            } else {
+                Err(format!("the reconcile read {read} ServiceAccounts"))
+            }
+        }
+    })
+    .await
+}
+
 fn lattice() -> String {
     format!("hosts-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
@@ -119,7 +173,6 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         // Steady state: a reconcile that finds nothing new writes nothing.
         let metrics_before = operator.metrics().await?;
         let writes_before = write_requests(&metrics_before);
-        let reconciles = |m: &str| wasmcloud_operator_tests::process::sample(m, "controller_runtime_reconcile_total{controller=\"wasmcloudhostconfig\",result=\"success\"}");
         let before = reconciles(&operator.metrics().await?);
         let touch = json!({"metadata": {"annotations": {"test/touched": "1"}}});
         api.patch("east-hosts", &PatchParams::default(), &Patch::Merge(&touch)).await?;
@@ -433,7 +486,7 @@ async fn every_old_operator_example_applies_and_reconciles() {
 #[tokio::test]
 async fn applications_on_the_lattice_are_listed_in_the_status() {
     with_namespace("whc-apps", |ctx| async move {
-        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
+        let operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let apps: Api<wasmcloud_operator_types::Application> =
             Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -444,6 +497,8 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
         )
         .await?;
         wait_ready(&api, "app-hosts", "True").await?;
+        wait_children_confirmed(&operator, &api, "app-hosts").await?;
+        let reads_before = child_reads(&operator.metrics().await?);
 
         // What the app-status-bridge writes: the lattice, the deployed version and the phase.
         let app: wasmcloud_operator_types::Application = serde_json::from_value(json!({
@@ -481,6 +536,12 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
                 .is_some_and(|s| s.app_count == 0 && s.apps.is_empty())
         })
         .await?;
+        // Listing apps is a status change only: nothing the children depend on changed.
+        let read = child_reads(&operator.metrics().await?) - reads_before;
+        assert!(
+            read == 0.0,
+            "listing apps read the children again ({read} ServiceAccount GETs)"
+        );
         Ok(())
     })
     .await;
