@@ -43,7 +43,7 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
             writer,
             watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
                 .backoff(watch_backoff())
-                .modify(watch_config::slim),
+                .modify(WasmCloudHostConfig::keep_identity_and_lattice),
         )
         .touched_objects(),
         "WasmCloudHostConfigs",

@@ -377,6 +377,21 @@ pub struct Deprecation {
     pub advice: &'static str,
 }
 
+impl WasmCloudHostConfig {
+    /// Drops all but the object's identity (name, namespace, uid, labels, owners) and its lattice: the
+    /// spec falls back to its defaults, status and annotations go. For binaries that cache host configs
+    /// only to know which lattices live in which namespaces.
+    pub fn keep_identity_and_lattice(&mut self) {
+        self.metadata.managed_fields = None;
+        self.metadata.annotations = None;
+        self.status = None;
+        // Every other field has a default (tested below); a required field added later keeps the spec whole.
+        if let Ok(spec) = serde_json::from_value(serde_json::json!({"lattice": self.spec.lattice})) {
+            self.spec = spec;
+        }
+    }
+}
+
 impl WasmCloudHostConfigSpec {
     /// Whether the hosts run as a DaemonSet (either spelling).
     pub fn is_daemonset(&self) -> bool {
@@ -576,4 +591,36 @@ fn authorities_schema(generator: &mut SchemaGenerator) -> Schema {
             }
         ]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeping_identity_and_lattice_drops_the_rest() {
+        let mut whc: WasmCloudHostConfig = serde_json::from_value(serde_json::json!({
+            "apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
+            "metadata": {"name": "hosts", "namespace": "ns", "uid": "u1", "labels": {"team": "a"},
+                         "annotations": {"note": "big"}},
+            "spec": {"lattice": "blue", "version": "1.4.2", "hostReplicas": 3, "hostLabels": {"zone": "east"}},
+            "status": {"appCount": 2}
+        }))
+        .expect("a valid host config");
+        whc.keep_identity_and_lattice();
+        assert_eq!(whc.spec.lattice, "blue");
+        assert_eq!(whc.spec.version, None);
+        assert_eq!(whc.spec.host_labels, None);
+        assert!(whc.status.is_none());
+        assert!(whc.metadata.annotations.is_none());
+        assert_eq!(
+            (
+                whc.metadata.name.as_deref(),
+                whc.metadata.namespace.as_deref(),
+                whc.metadata.uid.as_deref()
+            ),
+            (Some("hosts"), Some("ns"), Some("u1"))
+        );
+        assert_eq!(whc.metadata.labels.expect("labels kept")["team"], "a");
+    }
 }

@@ -35,7 +35,7 @@ pub async fn run(
         writer,
         watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
             .backoff(watch_backoff())
-            .modify(watch_config::slim),
+            .modify(WasmCloudHostConfig::keep_identity_and_lattice),
     )
     .applied_objects();
     let controller = Controller::for_stream(
@@ -65,7 +65,12 @@ pub async fn run(
         slices.clone(),
         ready("endpointslices"),
     ));
-    let (lattices, lattice_changes) = Lattices::new(nats, ping_window, shared.readiness.register("wadm"));
+    let (lattices, lattice_changes) = Lattices::new(
+        nats,
+        ping_window,
+        image_patterns,
+        shared.readiness.register("wadm"),
+    );
 
     let context = Arc::new(Context::new(
         shared.client.clone(),
@@ -76,7 +81,6 @@ pub async fn run(
             slices,
         },
         lattices,
-        image_patterns,
         &shared.metrics,
     )?);
 

@@ -1,11 +1,14 @@
-//! What the syncer knows about one lattice: the manifests wadm has deployed and which hosts run which
-//! providers. Pure: wadm and host events (CloudEvents) and resync results go in, a view comes out.
+//! What the syncer knows about one lattice: what wadm's deployed manifests come to (qualified as they
+//! arrive; the manifests themselves are not kept) and which hosts run which providers. Pure: wadm and
+//! host events (CloudEvents) and resync results go in, a view comes out.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmcloud_operator_types::contract::host_labels;
+
+use crate::qualify::{self, HttpApp, Unqualified};
 
 /// The annotation wadm puts on everything it starts, naming the application.
 pub const APP_ANNOTATION: &str = "wasmcloud.dev/appspec";
@@ -19,10 +22,19 @@ pub struct LatticeView {
     /// True once a full resync from wadm succeeded: until then the app list may be incomplete, and nothing
     /// is deleted on its account.
     pub synced: bool,
-    /// Deployed manifests (the deployed version), by application name.
-    pub apps: BTreeMap<String, Value>,
+    /// Deployed applications with an HTTP server provider, by name: how each is served, or why it can't
+    /// be. Applications without one are not kept.
+    pub apps: BTreeMap<String, Decision>,
     /// Hosts by id.
     pub hosts: BTreeMap<String, Host>,
+}
+
+/// What a deployed manifest with an HTTP server provider comes to.
+pub type Decision = Result<HttpApp, Unqualified>;
+
+/// What `manifest` comes to: `None` when it serves no HTTP at all.
+pub fn decide(manifest: &Value, image_patterns: &[String]) -> Option<Decision> {
+    qualify::qualify(manifest, image_patterns).transpose()
 }
 
 /// A lattice host: its labels and the providers it runs.
@@ -74,19 +86,19 @@ impl Host {
 }
 
 impl LatticeView {
-    /// Applies a wadm event (`wadm.evt.<lattice>.<kind>`); returns whether the app list changed.
-    pub fn apply_wadm_event(&mut self, kind: &str, event: &Value) -> bool {
+    /// Applies a wadm event (`wadm.evt.<lattice>.<kind>`), qualifying a published manifest with
+    /// `image_patterns`; returns whether the app list changed.
+    pub fn apply_wadm_event(&mut self, kind: &str, event: &Value, image_patterns: &[String]) -> bool {
         let data = event.get("data").unwrap_or(&Value::Null);
         match kind {
             "manifest_published" => {
                 let Some(name) = data.pointer("/metadata/name").and_then(Value::as_str) else {
                     return false;
                 };
-                if self.apps.get(name) == Some(data) {
-                    return false;
+                match decide(data, image_patterns) {
+                    Some(decision) => self.apps.insert(name.to_string(), decision.clone()) != Some(decision),
+                    None => self.apps.remove(name).is_some(),
                 }
-                self.apps.insert(name.to_string(), data.clone());
-                true
             }
             "manifest_unpublished" => data
                 .get("name")
@@ -144,7 +156,7 @@ impl LatticeView {
     }
 
     /// Replaces the app list with a full read from wadm and marks the view synced.
-    pub fn replace_apps(&mut self, apps: BTreeMap<String, Value>) -> bool {
+    pub fn replace_apps(&mut self, apps: BTreeMap<String, Decision>) -> bool {
         let changed = !self.synced || self.apps != apps;
         self.apps = apps;
         self.synced = true;
@@ -251,16 +263,55 @@ mod tests {
         json!({"id": "shop-httpserver", "image_ref": IMAGE, "annotations": {APP_ANNOTATION: app}})
     }
 
+    fn http_manifest(address: &str) -> Value {
+        json!({"metadata": {"name": "shop"}, "spec": {"components": [
+            {"name": "httpserver", "type": "capability", "properties": {"image": IMAGE}, "traits": [
+              {"type": "daemonscaler", "properties": {"instances": 1}},
+              {"type": "link", "properties": {"namespace": "wasi", "package": "http", "interfaces": ["incoming-handler"],
+               "source": {"config": [{"name": "c", "properties": {"address": address}}]}}}]}]}})
+    }
+
     #[test]
-    fn manifests_come_and_go_with_wadm_events() {
+    fn manifests_come_and_go_with_wadm_events_and_only_their_decision_is_kept() {
+        let patterns = ["ghcr.io/wasmcloud/http-server".to_string()];
+        let publish = |view: &mut LatticeView, manifest: &Value| {
+            view.apply_wadm_event("manifest_published", &event("wadm", manifest), &patterns)
+        };
+        let unpublish = |view: &mut LatticeView| {
+            view.apply_wadm_event(
+                "manifest_unpublished",
+                &event("wadm", &json!({"name": "shop"})),
+                &patterns,
+            )
+        };
         let mut view = LatticeView::default();
-        let manifest = json!({"metadata": {"name": "shop"}, "spec": {}});
-        assert!(view.apply_wadm_event("manifest_published", &event("wadm", &manifest)));
-        assert!(!view.apply_wadm_event("manifest_published", &event("wadm", &manifest)));
-        assert!(view.apps.contains_key("shop"));
-        assert!(view.apply_wadm_event("manifest_unpublished", &event("wadm", &json!({"name": "shop"}))));
+        assert!(publish(&mut view, &http_manifest("0.0.0.0:8080")));
+        assert!(
+            !publish(&mut view, &http_manifest("0.0.0.0:8080")),
+            "same decision, no change"
+        );
+        assert_eq!(view.apps["shop"].as_ref().map(|app| app.port), Ok(8080));
+        assert!(
+            publish(&mut view, &http_manifest("0.0.0.0:9090")),
+            "a new port is a change"
+        );
+        assert!(publish(&mut view, &http_manifest("nowhere")));
+        assert!(view.apps["shop"].is_err(), "a bad address is kept as the reason");
+        assert!(unpublish(&mut view));
         assert!(view.apps.is_empty());
-        assert!(!view.apply_wadm_event("manifest_unpublished", &event("wadm", &json!({"name": "shop"}))));
+        assert!(!unpublish(&mut view));
+
+        let no_http = json!({"metadata": {"name": "shop"}, "spec": {"components": []}});
+        assert!(
+            !publish(&mut view, &no_http),
+            "an app that serves no HTTP is not kept"
+        );
+        assert!(publish(&mut view, &http_manifest(":80")));
+        assert!(
+            publish(&mut view, &no_http),
+            "dropping its HTTP server removes it"
+        );
+        assert!(view.apps.is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use wasmcloud_operator_types::runtime::readiness::ReadinessCheck;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::runtime::wadm::{Wadm, WadmError};
 
-use crate::inventory::{Host, LatticeView, host_of_inventory};
+use crate::inventory::{Host, LatticeView, decide, host_of_inventory};
 
 /// How long a host gets to answer a control-interface request.
 const HOST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +34,8 @@ struct Inner {
     nats: Nats,
     wadm: Wadm,
     ping_window: Duration,
+    /// Images of HTTP server providers: what a deployed manifest is qualified with.
+    image_patterns: Vec<String>,
     views: RwLock<BTreeMap<String, LatticeView>>,
     followers: Mutex<BTreeMap<String, JoinHandle<()>>>,
     /// Lattices whose last resync failed; wadm readiness is true when empty.
@@ -58,6 +60,7 @@ impl Lattices {
     pub fn new(
         nats: Nats,
         ping_window: Duration,
+        image_patterns: Vec<String>,
         wadm_ready: ReadinessCheck,
     ) -> (Self, mpsc::UnboundedReceiver<String>) {
         let (changed, receiver) = mpsc::unbounded_channel();
@@ -66,6 +69,7 @@ impl Lattices {
             wadm: Wadm::new(nats.client.clone()),
             nats,
             ping_window,
+            image_patterns,
             views: RwLock::default(),
             followers: Mutex::default(),
             failing: Mutex::default(),
@@ -194,7 +198,7 @@ async fn follow(inner: Arc<Inner>, lattice: String) {
                 };
                 let now = Instant::now();
                 if from_wadm {
-                    inner.update(&lattice, |view| view.apply_wadm_event(&kind, &event));
+                    inner.update(&lattice, |view| view.apply_wadm_event(&kind, &event, &inner.image_patterns));
                 } else {
                     inner.update(&lattice, |view| {
                         let changed = view.apply_host_event(&kind, &event, now);
@@ -219,8 +223,10 @@ async fn resync(inner: &Inner, lattice: &str) -> Result<(), WadmError> {
         .await;
     let mut apps = BTreeMap::new();
     for manifest in manifests {
-        if let Some((name, manifest)) = manifest? {
-            apps.insert(name, manifest);
+        if let Some((name, manifest)) = manifest?
+            && let Some(decision) = decide(&manifest, &inner.image_patterns)
+        {
+            apps.insert(name, decision);
         }
     }
     let hosts = ping_hosts(inner, lattice).await;

@@ -10,7 +10,7 @@ use wasmcloud_operator_types::WasmCloudHostConfig;
 
 use crate::build;
 use crate::inventory::LatticeView;
-use crate::qualify::{self, HttpApp, Target};
+use crate::qualify::{HttpApp, Target};
 
 /// The desired state of one (namespace, lattice).
 #[derive(Debug, Default)]
@@ -43,22 +43,15 @@ pub const NAME_COLLISION: &str = "ServiceNameCollision";
 
 /// Plans `lattice` in the namespace of `owners` (its WasmCloudHostConfigs there). `pods` are the
 /// namespace's host pods of the lattice.
-pub fn plan(
-    lattice: &str,
-    view: &LatticeView,
-    owners: &[&WasmCloudHostConfig],
-    pods: &[Arc<Pod>],
-    image_patterns: &[String],
-) -> Plan {
+pub fn plan(lattice: &str, view: &LatticeView, owners: &[&WasmCloudHostConfig], pods: &[Arc<Pod>]) -> Plan {
     let mut plan = Plan::default();
     let namespace = owners.first().and_then(|o| o.namespace());
-    for manifest in view.apps.values() {
-        let app = match qualify::qualify(manifest, image_patterns) {
-            Ok(Some(app)) => app,
-            Ok(None) => continue,
+    for (name, decision) in &view.apps {
+        let app = match decision {
+            Ok(app) => app.clone(),
             Err(error) => {
                 plan.problems.push(Problem {
-                    app: manifest_name(manifest),
+                    app: name.clone(),
                     reason: INVALID_ADDRESS,
                     message: error.to_string(),
                 });
@@ -117,18 +110,11 @@ fn serving_pods(
         .collect()
 }
 
-fn manifest_name(manifest: &serde_json::Value) -> String {
-    manifest
-        .pointer("/metadata/name")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{APP_ANNOTATION, host_of_inventory};
+    use crate::inventory::{APP_ANNOTATION, decide, host_of_inventory};
+    use crate::qualify;
     use serde_json::{Value, json};
     use std::time::Instant;
 
@@ -158,7 +144,8 @@ mod tests {
     fn view(apps: &[Value], hosts: &[(&str, &str, &[&str])]) -> LatticeView {
         let mut view = LatticeView::default();
         for app in apps {
-            view.apps.insert(manifest_name(app), app.clone());
+            let decision = decide(app, &patterns()).expect("an HTTP app");
+            view.apps.insert(manifest_name(app), decision);
         }
         for (id, pod, serving) in hosts {
             let providers: Vec<Value> = serving
@@ -170,6 +157,14 @@ mod tests {
                 .insert((*id).to_string(), host_of_inventory(&data, Instant::now()));
         }
         view
+    }
+
+    fn manifest_name(manifest: &Value) -> String {
+        manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn patterns() -> Vec<String> {
@@ -189,7 +184,7 @@ mod tests {
         );
         let owner = whc();
         let pods = [pod("hosts-0"), pod("hosts-1"), pod("hosts-2")];
-        let plan = plan("blue", &view, &[&owner], &pods, &patterns());
+        let plan = plan("blue", &view, &[&owner], &pods);
         assert!(plan.problems.is_empty());
         let planned = &plan.services[0];
         let names: Vec<String> = planned
@@ -213,7 +208,7 @@ mod tests {
             &[],
         );
         let owner = whc();
-        let plan = plan("blue", &view, &[&owner], &[], &patterns());
+        let plan = plan("blue", &view, &[&owner], &[]);
         assert_eq!(plan.services.len(), 1);
         assert!(plan.services[0].endpoint_pods.is_none());
         assert_eq!(plan.problems.len(), 1);
@@ -235,10 +230,10 @@ mod tests {
         );
         let mapped = qualify::service_name("Shop_");
         let mut view = view;
-        view.apps
-            .insert("Shop_".into(), manifest("Shop_", &daemon, ":82"));
+        let decision = decide(&manifest("Shop_", &daemon, ":82"), &patterns()).expect("an HTTP app");
+        view.apps.insert("Shop_".into(), decision);
         let owner = whc();
-        let plan = plan("blue", &view, &[&owner], &[], &patterns());
+        let plan = plan("blue", &view, &[&owner], &[]);
         assert_eq!(plan.services.len(), 2, "{mapped}");
         assert_eq!(plan.problems[0].reason, NAME_COLLISION);
     }
@@ -247,6 +242,6 @@ mod tests {
     fn no_host_config_means_nothing_to_plan() {
         let daemon = json!({"type": "daemonscaler", "properties": {}});
         let view = view(&[manifest("shop", &daemon, ":80")], &[]);
-        assert!(plan("blue", &view, &[], &[], &patterns()).services.is_empty());
+        assert!(plan("blue", &view, &[], &[]).services.is_empty());
     }
 }

@@ -86,7 +86,6 @@ pub struct Context {
     pub client: Client,
     pub caches: Caches,
     pub lattices: Lattices,
-    pub image_patterns: Vec<String>,
     pub recorder: Recorder,
     pub tracker: ReconcileTracker<WasmCloudHostConfig>,
     /// Apps that can't get a Service, per lattice and reason.
@@ -99,7 +98,6 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("lattices", &self.lattices)
-            .field("image_patterns", &self.image_patterns)
             .finish_non_exhaustive()
     }
 }
@@ -109,7 +107,6 @@ impl Context {
         client: Client,
         caches: Caches,
         lattices: Lattices,
-        image_patterns: Vec<String>,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let unserved_apps = IntGaugeVec::new(
@@ -129,7 +126,6 @@ impl Context {
             client,
             caches,
             lattices,
-            image_patterns,
             tracker: ReconcileTracker::new(CONTROLLER, metrics.clone()),
             unserved_apps,
             reported: Mutex::default(),
@@ -164,8 +160,7 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
         .filter(|p| p.labels().get(labels::LATTICE) == Some(&lattice))
         .collect();
     let planned = ctx.lattices.with_view(&lattice, |view| {
-        view.synced
-            .then(|| plan::plan(&lattice, view, &owners, &pods, &ctx.image_patterns))
+        view.synced.then(|| plan::plan(&lattice, view, &owners, &pods))
     });
     let Some(Some(mut plan)) = planned else {
         // Not read from wadm yet (or wadm is away): leave what exists alone until the lattice is synced.
