@@ -498,7 +498,8 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
         .await?;
         wait_ready(&api, "app-hosts", "True").await?;
         wait_children_confirmed(&operator, &api, "app-hosts").await?;
-        let reads_before = child_reads(&operator.metrics().await?);
+        let metrics = operator.metrics().await?;
+        let (reads_before, reconciles_before) = (child_reads(&metrics), reconciles(&metrics));
 
         // What the app-status-bridge writes: the lattice, the deployed version and the phase.
         let app: wasmcloud_operator_types::Application = serde_json::from_value(json!({
@@ -536,11 +537,14 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
                 .is_some_and(|s| s.app_count == 0 && s.apps.is_empty())
         })
         .await?;
-        // Listing apps is a status change only: nothing the children depend on changed.
-        let read = child_reads(&operator.metrics().await?) - reads_before;
+        // Listing apps is a status change only. Every one of these reconciles read the children before;
+        // now only one that something else caused (the Deployment's status can still move) may.
+        let metrics = operator.metrics().await?;
+        let read = child_reads(&metrics) - reads_before;
+        let reconciled = reconciles(&metrics) - reconciles_before;
         assert!(
-            read == 0.0,
-            "listing apps read the children again ({read} ServiceAccount GETs)"
+            reconciled >= 2.0 && read < reconciled,
+            "listing apps read the children again: {read} ServiceAccount GETs in {reconciled} reconciles"
         );
         Ok(())
     })
