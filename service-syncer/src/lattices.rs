@@ -17,7 +17,7 @@ use wasmcloud_operator_types::runtime::readiness::ReadinessCheck;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::runtime::wadm::{Wadm, WadmError};
 
-use crate::inventory::{Host, LatticeView, decide, host_of_inventory};
+use crate::inventory::{Decision, Host, LatticeView, decide, host_of_inventory};
 
 /// How long a host gets to answer a control-interface request.
 const HOST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -213,19 +213,19 @@ async fn follow(inner: Arc<Inner>, lattice: String) {
 /// Reads the lattice again: wadm's deployed manifests, and every host that answers a ping.
 async fn resync(inner: &Inner, lattice: &str) -> Result<(), WadmError> {
     let deployed = inner.wadm.deployed(lattice).await?;
-    let manifests: Vec<Result<Option<(String, Value)>, WadmError>> = stream::iter(deployed)
+    // Each manifest is qualified as it arrives, so only the requests in flight hold one.
+    let decisions: Vec<Result<Option<(String, Decision)>, WadmError>> = stream::iter(deployed)
         .map(|(name, version)| async move {
             let manifest = inner.wadm.manifest(lattice, &name, &version).await?;
-            Ok(manifest.map(|m| (name, m)))
+            let decision = manifest.and_then(|m| decide(&m, &inner.image_patterns));
+            Ok(decision.map(|d| (name, d)))
         })
         .buffer_unordered(PARALLEL_REQUESTS)
         .collect()
         .await;
     let mut apps = BTreeMap::new();
-    for manifest in manifests {
-        if let Some((name, manifest)) = manifest?
-            && let Some(decision) = decide(&manifest, &inner.image_patterns)
-        {
+    for decision in decisions {
+        if let Some((name, decision)) = decision? {
             apps.insert(name, decision);
         }
     }
