@@ -18,7 +18,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
-use wasmcloud_operator_types::runtime::watch_config;
+use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
@@ -127,13 +127,7 @@ fn metadata_changes<K>(
     config: &watcher::Config,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: NamespacedKind,
 {
     let changes = watcher(shared.api::<PartialObjectMeta<K>>(), config.clone())
         .backoff(watch_backoff())
@@ -177,13 +171,7 @@ fn child_changes<K>(
     confirmed: &Confirmed,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: NamespacedKind,
 {
     let confirmed = confirmed.clone();
     metadata_changes::<K>(shared, config).inspect(move |change| {

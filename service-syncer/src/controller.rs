@@ -16,7 +16,7 @@ use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
-use wasmcloud_operator_types::runtime::watch_config;
+use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
 use wasmcloud_operator_types::runtime::{app, readiness};
 
 use crate::lattices::Lattices;
@@ -119,13 +119,7 @@ fn cached<K>(
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: NamespacedKind,
 {
     let (store, writer) = reflector::store();
     let changes = reflector::reflector(writer, watcher(api, config).backoff(watch_backoff()).modify(slim))
