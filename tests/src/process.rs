@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -47,15 +48,22 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 impl OperatorProcess {
-    /// Starts `name` with `args` against the environment's API server, on free local admin ports.
-    pub fn start(
+    /// Starts `name` with `args` against the environment's API server. Its admin server binds port 0
+    /// (metrics and probes on one listener) and the ports it got are read from its start-up log line, so
+    /// no other process can take them between choosing and binding. Returns once they are known, or with
+    /// ports 0 if the process exits first (for tests of failing start-ups).
+    pub async fn start(
         env: &TestEnv,
         name: &str,
         kubeconfig: &std::path::Path,
         args: &[&str],
     ) -> anyhow::Result<Self> {
-        let (probe_port, metrics_port) = (free_port()?, free_port()?);
-        let log = env.dir.join("logs").join(format!("{name}-{probe_port}.log"));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let serial = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = env
+            .dir
+            .join("logs")
+            .join(format!("{name}-{}-{serial}.log", std::process::id()));
         let file = std::fs::File::create(&log)?;
         let child = Command::new(binary(name))
             .args(args)
@@ -64,8 +72,8 @@ impl OperatorProcess {
             .env("KUBECONFIG", kubeconfig)
             .env("NATS_URL", &env.nats_url)
             .env("LOG_LEVEL", "info")
-            .env("HEALTH_PROBE_BIND_ADDRESS", format!("127.0.0.1:{probe_port}"))
-            .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{metrics_port}"))
+            .env("HEALTH_PROBE_BIND_ADDRESS", ANY_PORT)
+            .env("METRICS_BIND_ADDRESS", ANY_PORT)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -77,14 +85,38 @@ impl OperatorProcess {
         if let (Some(path), Some(pid)) = (&pid_file, child.id()) {
             std::fs::write(path, pid.to_string())?;
         }
-        Ok(Self {
+        let mut process = Self {
             name: name.to_string(),
             child,
             log,
-            probe_port,
-            metrics_port,
+            probe_port: 0,
+            metrics_port: 0,
             pid_file,
-        })
+        };
+        let port = process.admin_port().await?;
+        (process.probe_port, process.metrics_port) = (port, port);
+        Ok(process)
+    }
+
+    /// The admin port from the start-up log line, or 0 once the process has exited without one.
+    async fn admin_port(&mut self) -> anyhow::Result<u16> {
+        let deadline = tokio::time::Instant::now() + ADMIN_BIND_TIMEOUT;
+        loop {
+            if let Some(port) = admin_port_in(&self.log_text()) {
+                return Ok(port);
+            }
+            if self.child.try_wait()?.is_some() {
+                return Ok(0);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not report its admin server within {ADMIN_BIND_TIMEOUT:?}: {}",
+                self.name,
+                self.log_text()
+            );
+            // The line comes within milliseconds of the start; a short poll keeps starts quick.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until /readyz answers 200.
@@ -153,8 +185,22 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     Ok((code, body))
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// What the binaries are told to bind: any free port, chosen by the kernel at bind time.
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// How long a binary may take to bind its admin server after it was spawned.
+const ADMIN_BIND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The port in the binaries' "admin server listening" line, text (`probes=Some(127.0.0.1:N)`) or JSON
+/// (`"probes":"Some(127.0.0.1:N)"`).
+fn admin_port_in(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("admin server listening"))?;
+    let after = &line[line.find("probes")?..];
+    let digits: String = after[after.find("127.0.0.1:")? + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// Kubernetes API write requests (create, update, patch, delete) counted in a /metrics text.
@@ -193,7 +239,8 @@ pub async fn start_in_namespace(
         name,
         &ctx.env.kubeconfig,
         &["--namespace", &ctx.namespace],
-    )?;
+    )
+    .await?;
     process.wait_ready(Duration::from_secs(30)).await?;
     Ok(process)
 }
@@ -240,4 +287,20 @@ pub async fn service_account_kubeconfig(
     let path = env.dir.join(format!("kubeconfig-{namespace}-{service_account}"));
     std::fs::write(&path, serde_yaml::to_string(&config)?)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admin_port_in;
+
+    #[test]
+    fn reads_the_admin_port_from_text_and_json_start_up_lines() {
+        let text = "2026-11-27T15:37:06Z  INFO wasmcloud_operator_types::runtime::admin: admin server listening \
+                    metrics=Some(127.0.0.1:36299) probes=Some(127.0.0.1:38759)";
+        assert_eq!(admin_port_in(text), Some(38759));
+        let json = r#"{"level":"INFO","fields":{"message":"admin server listening","metrics":"Some(127.0.0.1:4001)","probes":"Some(127.0.0.1:4002)"}}"#;
+        assert_eq!(admin_port_in(json), Some(4002));
+        assert_eq!(admin_port_in("starting binary=x\n"), None);
+        assert_eq!(admin_port_in("admin server listening metrics=None probes=None"), None);
+    }
 }

@@ -30,7 +30,7 @@ fn shop(lattice: &str) -> anyhow::Result<Application> {
 async fn the_later_claim_on_a_model_name_is_a_conflict_and_the_first_is_untouched() {
     with_namespace("app-first", |ctx| async move {
         let mut bridge =
-            OperatorProcess::start(&ctx.env, "wasmcloud-app-status-bridge", &ctx.env.kubeconfig, &[])?;
+            OperatorProcess::start(&ctx.env, "wasmcloud-app-status-bridge", &ctx.env.kubeconfig, &[]).await?;
         bridge.wait_ready(Duration::from_secs(30)).await?;
         let lattice = format!("shared-{:06x}", rand::random::<u32>() & 0xff_ffff);
         let simulated = SimulatedLattice::start(ctx.env.nats().await?, &lattice).await?;

@@ -46,7 +46,7 @@ fn every_binary_prints_its_version_and_help() {
 async fn every_binary_starts_serves_probes_and_counts_its_api_requests() {
     with_namespace("binaries", |ctx| async move {
         for name in BINARIES {
-            let mut process = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &[])?;
+            let mut process = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &[]).await?;
             process.wait_ready(Duration::from_secs(30)).await?;
             assert_eq!(http_get(process.probe_port, "/healthz").await?.0, 200);
             let metrics = process.metrics().await?;
@@ -123,8 +123,8 @@ async fn two_replicas_elect_one_leader_and_a_standby_takes_over() {
             "1",
         ];
         let name = "wasmcloud-service-syncer";
-        let mut first = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)?;
-        let mut second = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)?;
+        let mut first = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args).await?;
+        let mut second = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args).await?;
         first.wait_ready(Duration::from_secs(30)).await?;
         second.wait_ready(Duration::from_secs(30)).await?;
         let leader = wait_for_one_leader(&[&first, &second], Duration::from_secs(20)).await?;
@@ -146,7 +146,7 @@ async fn two_replicas_elect_one_leader_and_a_standby_takes_over() {
         .await?;
 
         // A fresh replica stays standby while the leader lives.
-        let mut third = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)?;
+        let mut third = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args).await?;
         third.wait_ready(Duration::from_secs(30)).await?;
         assert_eq!(
             wait_for_one_leader(&[&standby, &third], Duration::from_secs(10)).await?,

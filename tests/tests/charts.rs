@@ -809,7 +809,7 @@ async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
             "--leader-election-id",
             &account,
         ];
-        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args)?;
+        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args).await?;
         process
             .wait_ready(Duration::from_secs(60))
             .await
@@ -859,7 +859,7 @@ async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
         cluster_roles
             .replace(&account, &PostParams::default(), &role)
             .await?;
-        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args)?;
+        let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args).await?;
         let status = tokio::time::timeout(Duration::from_secs(60), process.child.wait()).await??;
         assert!(!status.success(), "{binary} should fail without reading its CRDs");
         let log = process.log_text();

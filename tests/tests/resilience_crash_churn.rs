@@ -39,13 +39,14 @@ fn kills() -> usize {
         .unwrap_or(200)
 }
 
-fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
+async fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
     OperatorProcess::start(
         &ctx.env,
         name,
         &ctx.env.kubeconfig,
         &["--namespace", &ctx.namespace],
     )
+    .await
 }
 
 /// One random create, edit or delete; failures (already exists, not found) are part of the churn.
@@ -124,7 +125,7 @@ async fn random_kills_during_churn_leave_nothing_leaked_missing_or_stuck() {
             tokio::time::sleep(pause).await;
             let _ = running[victim].child.start_kill();
             let _ = running[victim].child.wait().await;
-            running[victim] = start(&ctx, BINARIES[victim])?;
+            running[victim] = start(&ctx, BINARIES[victim]).await?;
         }
         eprintln!("{total} kills done; converging");
         for process in &mut running {

@@ -19,7 +19,7 @@ use wasmcloud_operator_types::WasmCloudHostConfig;
 const LEASE_BOUND: Duration = Duration::from_secs(15 + 2);
 const SIGTERM_EXIT: Duration = Duration::from_secs(5);
 
-fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
+async fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
     let args = [
         "--namespace",
         &ctx.namespace,
@@ -27,7 +27,7 @@ fn start(ctx: &TestContext, name: &str) -> anyhow::Result<OperatorProcess> {
         "--leader-election-namespace",
         &ctx.namespace,
     ];
-    OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args)
+    OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args).await
 }
 
 async fn leads(metrics_port: u16) -> bool {
@@ -92,8 +92,8 @@ fn signal(process: &OperatorProcess, name: &str) -> anyhow::Result<()> {
 
 async fn takeover(binary: &str) {
     with_namespace("leader", |ctx| async move {
-        let first = start(&ctx, binary)?;
-        let second = start(&ctx, binary)?;
+        let first = start(&ctx, binary).await?;
+        let second = start(&ctx, binary).await?;
         let ports = Arc::new(std::sync::Mutex::new(vec![
             first.metrics_port,
             second.metrics_port,
@@ -116,7 +116,7 @@ async fn takeover(binary: &str) {
         eprintln!("{binary}: SIGTERM exit and takeover in {:?}", stopped.elapsed());
 
         // SIGKILL: no release; the lease runs out and a fresh replica takes over within the bound.
-        pair[leader] = start(&ctx, binary)?;
+        pair[leader] = start(&ctx, binary).await?;
         if let Ok(mut ports) = ports.lock() {
             *ports = vec![pair[0].metrics_port, pair[1].metrics_port];
         }

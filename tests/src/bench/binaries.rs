@@ -36,7 +36,7 @@ impl Binaries {
         let started = Instant::now();
         let mut processes = Vec::new();
         for name in NAMES {
-            processes.push(OperatorProcess::start(env, name, &env.kubeconfig, &[])?);
+            processes.push(OperatorProcess::start(env, name, &env.kubeconfig, &[]).await?);
         }
         let binaries = Self { processes };
         let mut peak = BTreeMap::<String, u64>::new();
