@@ -40,9 +40,7 @@ SIMULATOR=lattice-host-simulator
 log() { echo "[demo] $*" >&2; }
 die() { log "$*"; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$here/free-port.py"; }
 
 # progress WHAT OUT COMMAND...: runs COMMAND with stdout to OUT and a line every minute while it runs, so a
 # long silent build (the first `go build` of the control plane takes about 20 minutes) shows it is alive.

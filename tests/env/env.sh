@@ -22,9 +22,7 @@ POD_CIDR=10.244.0.1/16     # pod IPs kwok hands out: API data only, nothing rout
 log() { echo "[env] $*" >&2; }
 die() { log "$*"; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$here/free-port.py"; }
 
 # wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS, or at once
 # if the process named WHAT (when there is one) has exited.
