@@ -301,6 +301,9 @@ mod tests {
         let json = r#"{"level":"INFO","fields":{"message":"admin server listening","metrics":"Some(127.0.0.1:4001)","probes":"Some(127.0.0.1:4002)"}}"#;
         assert_eq!(admin_port_in(json), Some(4002));
         assert_eq!(admin_port_in("starting binary=x\n"), None);
-        assert_eq!(admin_port_in("admin server listening metrics=None probes=None"), None);
+        assert_eq!(
+            admin_port_in("admin server listening metrics=None probes=None"),
+            None
+        );
     }
 }
