@@ -205,6 +205,15 @@ fn admin_port_in(log: &str) -> Option<u16> {
 
 /// Kubernetes API write requests (create, update, patch, delete) counted in a /metrics text.
 pub fn write_requests(metrics: &str) -> u64 {
+    write_request_lines(metrics)
+        .iter()
+        // Counters print as integers.
+        .filter_map(|line| line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+        .sum()
+}
+
+/// The request-counter lines of write verbs in a /metrics text, for failure messages.
+pub fn write_request_lines(metrics: &str) -> Vec<&str> {
     const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
     metrics
         .lines()
@@ -214,9 +223,7 @@ pub fn write_requests(metrics: &str) -> u64 {
                 .iter()
                 .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
         })
-        // Counters print as integers.
-        .filter_map(|line| line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
-        .sum()
+        .collect()
 }
 
 /// The value of the first sample whose line starts with `prefix` (name and labels), or 0.

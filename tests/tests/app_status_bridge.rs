@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
 use wasmcloud_operator_tests::namespace::with_namespace;
-use wasmcloud_operator_tests::process::{sample, start_in_namespace, write_requests};
+use wasmcloud_operator_tests::process::{sample, start_in_namespace, write_request_lines, write_requests};
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::Application;
@@ -149,15 +149,12 @@ async fn an_application_deploys_updates_follows_wadm_and_is_removed_from_wadm() 
         })
         .await?;
         let metrics_after = bridge.metrics().await?;
-        let writes_of = |m: &str| -> Vec<String> {
-            m.lines().filter(|l| l.starts_with("rest_client") && !l.contains("verb=\"get\"") && !l.contains("verb=\"list\"") && !l.contains("verb=\"watch\"")).map(str::to_string).collect()
-        };
         assert_eq!(
             write_requests(&metrics_after),
             writes_after_label,
             "a steady-state reconcile wrote:\nbefore {:#?}\nafter {:#?}\nstatus before {}\nstatus after {}",
-            writes_of(&metrics_before),
-            writes_of(&metrics_after),
+            write_request_lines(&metrics_before),
+            write_request_lines(&metrics_after),
             serde_json::to_string(&status_before)?,
             serde_json::to_string(&api.get("echo").await?.status)?
         );

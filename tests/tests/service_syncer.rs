@@ -16,7 +16,9 @@ use wasmcloud_operator_tests::http_apps::{
 };
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
-use wasmcloud_operator_tests::process::{OperatorProcess, sample, start_in_namespace, write_requests};
+use wasmcloud_operator_tests::process::{
+    OperatorProcess, sample, start_in_namespace, write_request_lines, write_requests,
+};
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
@@ -160,8 +162,20 @@ async fn two_lattices_in_one_namespace_bad_input_and_a_quiet_steady_state() {
         wait::until_gone(&services, "cart", SETTLE).await?;
         assert_eq!(services.get("shop").await?.resource_version(), shop_version);
 
-        // Steady state: reconciles that find nothing new write nothing.
-        let metrics = syncer.metrics().await?;
+        // Steady state: reconciles that find nothing new write nothing. The baseline includes the cart
+        // Service's deletion, which the syncer counts when the API server's answer arrives: after the
+        // watch above may already have seen the Service go.
+        let service_deletes = |m: &str| -> u64 {
+            m.lines()
+                .filter(|l| l.starts_with("rest_client_requests_total{") && l.contains(r#"resource="services",verb="delete""#))
+                .filter_map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+                .sum()
+        };
+        let metrics = wait::until("the syncer to count the cart Service's deletion", SETTLE, || async {
+            let metrics = syncer.metrics().await.map_err(|e| e.to_string())?;
+            if service_deletes(&metrics) >= 1 { Ok(metrics) } else { Err("no Service delete counted yet".to_string()) }
+        })
+        .await?;
         let writes = write_requests(&metrics);
         let reconciles = |m: &str| sample(m, "controller_runtime_reconcile_total{controller=\"app-service\",result=\"success\"}");
         let before = reconciles(&metrics);
@@ -172,7 +186,8 @@ async fn two_lattices_in_one_namespace_bad_input_and_a_quiet_steady_state() {
             if now >= before + 2.0 { Ok(()) } else { Err(format!("{now}")) }
         })
         .await?;
-        assert_eq!(write_requests(&syncer.metrics().await?), writes, "steady state must write nothing");
+        let after = syncer.metrics().await?;
+        assert_eq!(write_requests(&after), writes, "steady state must write nothing:\nbefore {:#?}\nafter {:#?}", write_request_lines(&metrics), write_request_lines(&after));
         assert_eq!(services.get("shop").await?.resource_version(), shop_version);
         Ok(())
     })
