@@ -40,8 +40,6 @@ SIMULATOR=lattice-host-simulator
 log() { echo "[demo] $*" >&2; }
 die() { log "$*"; exit 1; }
 
-free_port() { "$here/free-port.py"; }
-
 # progress WHAT OUT COMMAND...: runs COMMAND with stdout to OUT and a line every minute while it runs, so a
 # long silent build (the first `go build` of the control plane takes about 20 minutes) shows it is alive.
 progress() {
@@ -219,10 +217,11 @@ up() {
   # Restarted on every run, for fresh tokens; the simulator keeps running (its hosts would otherwise leave
   # and rejoin the lattice, and wadm take a while to move the application back).
   for name in $(binaries); do stop "$name"; done
-  local probe_ports=()
+  local probe_ports=() auto_ports=()
+  if [ "$PORT_BASE" = auto ]; then mapfile -t auto_ports < <("$here/free-port.py" $(( 2 * $(wc -w <<<"$CHARTS") ))); fi
   for chart in $CHARTS; do
     name=wasmcloud-$chart
-    if [ "$PORT_BASE" = auto ]; then metrics=$(free_port); probes=$(free_port)
+    if [ "$PORT_BASE" = auto ]; then metrics=${auto_ports[0]}; probes=${auto_ports[1]}; auto_ports=("${auto_ports[@]:2}")
     else metrics=$port; probes=$((port + 1)); port=$((port + 2)); fi
     mapfile -t args < <(chart_args "$name" "$metrics" "$probes")
     [ "${#args[@]}" -gt 0 ] || die "could not read the $chart chart's Deployment in $NAMESPACE"

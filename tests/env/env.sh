@@ -22,8 +22,6 @@ POD_CIDR=10.244.0.1/16     # pod IPs kwok hands out: API data only, nothing rout
 log() { echo "[env] $*" >&2; }
 die() { log "$*"; exit 1; }
 
-free_port() { "$here/free-port.py"; }
-
 # wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS, or at once
 # if the process named WHAT (when there is one) has exited.
 wait_until() {
@@ -191,8 +189,8 @@ up() {
   dir=$(cd "$dir" && pwd)
   make_pki
   local etcd_port etcd_peer api_port kcm_port sched_port nats_port nats_mon
-  etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); kcm_port=$(free_port)
-  sched_port=$(free_port); nats_port=$(free_port); nats_mon=$(free_port)
+  { read -r etcd_port; read -r etcd_peer; read -r api_port; read -r kcm_port
+    read -r sched_port; read -r nats_port; read -r nats_mon; } < <("$here/free-port.py" 7)
 
   launch etcd "$bin/etcd" --name=local --data-dir="$dir/etcd" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
