@@ -46,6 +46,22 @@ where
     }
 }
 
+/// Waits until `client` (re)connected to NATS and the server answered a flush; for a test that
+/// restarts NATS and must know when a client is back before going on.
+pub async fn until_nats_connected(
+    what: &str,
+    client: &async_nats::Client,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    until(&format!("{what} to be connected to NATS"), timeout, || async {
+        match client.connection_state() {
+            async_nats::connection::State::Connected => client.flush().await.map_err(|e| e.to_string()),
+            other => Err(other.to_string()),
+        }
+    })
+    .await
+}
+
 /// Waits, through a watch, until the named object no longer exists; fails after `timeout`.
 pub async fn until_gone<K>(api: &Api<K>, name: &str, timeout: Duration) -> anyhow::Result<()>
 where

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use async_nats::connection::State;
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -84,13 +83,7 @@ async fn everything_converges_within_10_seconds_of_nats_and_wadm_returning() {
         ctx.env.env_action("nats-start")?;
         let back = tokio::time::Instant::now();
         let left = || CONVERGE.saturating_sub(back.elapsed());
-        wait::until("the simulated hosts to reconnect to NATS", left(), || async {
-            match hosts_nats.connection_state() {
-                State::Connected => hosts_nats.flush().await.map_err(|e| e.to_string()),
-                other => Err(other.to_string()),
-            }
-        })
-        .await?;
+        wait::until_nats_connected("the simulated hosts", &hosts_nats, left()).await?;
         let hosts_back = back.elapsed();
         ctx.env.env_action("wadm-start")?;
         eprintln!(

@@ -1,6 +1,7 @@
 //! The service-syncer while NATS goes away mid-flight and comes back: readiness drops, existing Services
 //! stay, and after NATS returns everything converges (a deploy sent just before the outage, an undeploy
-//! right after it) with nothing lost. Its own test binary, because it stops the NATS every other test uses.
+//! right after it) with nothing lost. Its own test binary, because it stops the NATS and wadm every other
+//! test uses.
 
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
@@ -19,7 +20,8 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
     with_namespace("svc-nats", |ctx| async move {
         let _hosts = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let mut syncer = start_in_namespace(&ctx, "wasmcloud-service-syncer").await?;
-        let simulated = PodHosts::start(ctx.client.clone(), ctx.env.nats().await?, Some(&ctx.namespace));
+        let hosts_nats = ctx.env.nats().await?;
+        let simulated = PodHosts::start(ctx.client.clone(), hosts_nats.clone(), Some(&ctx.namespace));
         let lattice = lattice("outage");
         create_host_config(&ctx, "hosts", &lattice, 2, &json!({})).await?;
         let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
@@ -36,6 +38,7 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
         wadm.put(&http_app("during", "v1", &spread, "0.0.0.0:8081"))
             .await?;
         wadm.deploy("during", None).await?;
+        ctx.env.env_action("wadm-stop")?;
         ctx.env.env_action("nats-stop")?;
         syncer.wait_not_ready("nats", SETTLE).await?;
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -44,8 +47,14 @@ async fn a_nats_outage_keeps_services_and_everything_converges_after_it() {
             "existing Services stay while NATS is away"
         );
 
-        // Back: the in-flight deploy lands, an undeploy made right away is honoured.
+        // Back: the in-flight deploy lands, an undeploy made right away is honoured. wadm (stopped with
+        // NATS, its deploy commands kept in JetStream) comes back once the simulated hosts have: a command
+        // it sends to a host that has not reconnected yet meets "no responders", and wadm then waits 60 s
+        // for a provider before trying again (its behaviour, not the syncer's; see
+        // resilience_nats_wadm_restart).
         ctx.env.env_action("nats-start")?;
+        wait::until_nats_connected("the simulated hosts", &hosts_nats, SETTLE).await?;
+        ctx.env.env_action("wadm-start")?;
         syncer.wait_ready(SETTLE).await?;
         let undeployed = wait::until("wadm to answer again", SETTLE, || async {
             wadm.undeploy("before").await.map_err(|e| e.to_string())
