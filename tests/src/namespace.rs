@@ -63,14 +63,36 @@ where
         dump(&env, &namespace);
     }
     let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+    // The reason goes last, after the dump, and without a second backtrace, so that the tail of a long CI
+    // log says why the test failed.
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => panic!("test in namespace {namespace} failed: {error:#}"),
-        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(Err(error)) => {
+            let reason = format!("test in namespace {namespace} failed: {error:#}");
+            eprintln!("{reason}");
+            std::panic::resume_unwind(Box::new(reason))
+        }
+        Err(panic) => {
+            eprintln!(
+                "test in namespace {namespace} panicked: {}",
+                panic_message(&*panic)
+            );
+            std::panic::resume_unwind(panic)
+        }
     }
 }
 
-/// Prints the namespace's objects and Events and the tail of every log in the environment.
+/// The text a panic was raised with (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a text)")
+}
+
+/// Prints the namespace's objects and Events and the tail of the environment's logs and of the binaries
+/// this test process started.
 pub fn dump(env: &TestEnv, namespace: &str) {
     eprintln!("==== objects in {namespace}");
     let kinds =
@@ -99,9 +121,15 @@ pub fn dump(env: &TestEnv, namespace: &str) {
         "kube-controller-manager.log",
         "kube-scheduler.log",
     ];
+    // The binaries' logs are named `<binary>-<test process id>-<serial>.log`; other test processes' are
+    // not this failure's.
+    let this_process = format!("-{}-", std::process::id());
+    let relevant = |name: &str| {
+        !control_plane.contains(&name) && (!name.starts_with("wasmcloud-") || name.contains(&this_process))
+    };
     for log in logs
         .flatten()
-        .filter(|l| !control_plane.iter().any(|c| l.file_name() == *c))
+        .filter(|l| relevant(&l.file_name().to_string_lossy()))
     {
         let text = std::fs::read_to_string(log.path()).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
