@@ -13,7 +13,7 @@ CHARTS := host-operator service-syncer app-status-bridge
 CHART_GENERATED := charts/host-operator/files/crds charts/app-status-bridge/files/crds \
   $(foreach c,$(CHARTS),charts/$(c)/values.schema.json charts/$(c)/README.md) \
   deploy/base/crds $(foreach c,$(CHARTS),deploy/base/$(c).yaml)
-GENERATED := $(CRD_DIRS) deploy/argocd/argocd-cm-patch.yaml $(CHART_GENERATED)
+GENERATED := $(CRD_DIRS) deploy/argocd/argocd-cm-patch.yaml Dockerfile $(CHART_GENERATED)
 # Namespace of the kustomize base (deploy/base).
 BASE_NAMESPACE := wasmcloud-system
 # helm for `make generate`: the pinned build from the local environment's tools unless HELM is set.
@@ -22,6 +22,8 @@ HELM ?=
 IMAGE_REGISTRY ?= ghcr.io/wasmcloud
 IMAGE_TAG ?= dev
 CONTAINER_TOOL ?= docker
+# Where `make images` writes the OCI archives (load them with `ctr images import`, `podman load` or skopeo).
+IMAGE_DIR ?= target/images
 # Directory of the local environment for dev-up/dev-down and demo/demo-down (state, logs, pid files).
 DEV_DIR ?= .dev
 
@@ -55,6 +57,7 @@ generate: ## Write every generated file: CRD YAML from the Rust types, the Argo 
 	   echo "#   kubectl -n argocd patch configmap argocd-cm --patch-file deploy/argocd/argocd-cm-patch.yaml"; \
 	   echo "data:"; echo "  resource.customizations.health.core.oam.dev_Application: |"; \
 	   sed 's/^./    &/' deploy/argocd/health.lua; } > deploy/argocd/argocd-cm-patch.yaml
+	python3 images/build.py dockerfile > Dockerfile
 	@$(MAKE) --no-print-directory generate-charts
 
 .PHONY: generate-charts
@@ -83,7 +86,13 @@ verify: generate ## Fail if a generated file is stale.
 ##@ Images
 
 .PHONY: images
-images: ## Build the three images (Dockerfile targets) as $(IMAGE_REGISTRY)/wasmcloud-<binary>:$(IMAGE_TAG).
+images: ## Build the three images without a container daemon (images/build.py) into $(IMAGE_DIR)/*.tar as $(IMAGE_REGISTRY)/wasmcloud-<binary>:$(IMAGE_TAG).
+	$(CARGO) build --release --locked -p wasmcloud-host-operator -p wasmcloud-service-syncer -p wasmcloud-app-status-bridge
+	python3 images/build.py operators --bin-dir "$(BENCH_TARGET_DIR)/release" \
+	  --repository "$(IMAGE_REGISTRY)" --tag "$(IMAGE_TAG)" --out "$(IMAGE_DIR)"
+
+.PHONY: images-docker
+images-docker: ## The same three images with $(CONTAINER_TOOL) from the generated Dockerfile.
 	for c in $(CHARTS); do \
 	  $(CONTAINER_TOOL) build --target "$$c" --build-arg REVISION="$$(git rev-parse --short HEAD)" \
 	    -t "$(IMAGE_REGISTRY)/wasmcloud-$$c:$(IMAGE_TAG)" .; \

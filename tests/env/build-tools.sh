@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local environment's tools from published Go modules into a cache outside the clone:
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd (through a wrapper module that
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy and etcd (through a wrapper module that
 # supplies k8s.io/kubernetes' staging replaces), kwok, helm and nats-server (plain `go install`).
 # Prints the bin directory as the last line of stdout; progress goes to stderr.
 # A complete cache entry is reused at once; a lock keeps two builders (a person and CI) apart.
@@ -19,7 +19,7 @@ minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
 staging_version="v0.${K8S_VERSION#v1.}"
 key=$( { cat "$here/versions.env" "$0"; go version; } | sha256sum | cut -c1-12)
 bin="$CACHE/bin-$K8S_VERSION-$key"
-want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm nats-server kwok-stages.yaml"
+want="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok helm nats-server kwok-stages.yaml"
 
 complete() { for b in $want; do [ -e "$bin/$b" ] || return 1; done; }
 if complete; then log "cache hit: $bin"; echo "$bin"; exit 0; fi
@@ -58,6 +58,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
@@ -65,10 +67,11 @@ go mod tidy -e >&2 || log "go mod tidy reported problems; building with -mod=mod
 
 x() { printf -- "-X 'k8s.io/component-base/version.%s=%s' -X 'k8s.io/client-go/pkg/version.%s=%s' " "$1" "$2" "$1" "$2"; }
 ldflags="-s -w $(x gitVersion "$K8S_VERSION")$(x gitMajor 1)$(x gitMinor "$minor")$(x gitTreeState clean)$(x buildDate 1970-01-01T00:00:00Z)"
-log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
+log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy"
 go build -mod=mod -trimpath -buildvcs=false -ldflags "$ldflags" -o "$out/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 log "building etcd $etcd_version"
 go build -mod=mod -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 cp go.mod go.sum "$out/"
