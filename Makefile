@@ -101,8 +101,9 @@ images-docker: ## The same three images with $(CONTAINER_TOOL) from the generate
 ##@ Local environment
 
 .PHONY: tools
-tools: ## Build (or reuse from the cache) the control plane, kwok, helm, nats-server and the wadm runner.
+tools: ## Build (or reuse from the cache) the control plane and node, kwok, helm, nats-server, CoreDNS and the wadm runner.
 	$(ENV)/build-tools.sh >/dev/null
+	$(ENV)/build-coredns.sh >/dev/null
 	$(ENV)/build-wadm.sh >/dev/null
 
 .PHONY: dev-up

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # The local environment, as plain processes on 127.0.0.1:
 #   etcd → kube-apiserver → kube-controller-manager + kube-scheduler → kwok (fake nodes) → NATS (JetStream) → wadm
+#   → the real node (real-node.sh: containerd, kubelet, kube-proxy, CNI bridge) → cluster DNS (CoreDNS)
+#
+# kwok's nodes (label type=kwok) run nothing and carry the scale tests; the real node `wasmcloud-real-node`
+# (label type=real, taint wasmcloud.dev/real-node=true:NoSchedule) runs the pods that tolerate it. Without root
+# or the Debian packages it needs, `up` starts everything else and records why in DIR/env
+# (REAL_NODE_UNAVAILABLE), which the tests that need the real node report as their failure.
 #
 #   env.sh up DIR      start everything with its state, logs and pid files under DIR; writes DIR/env
 #   env.sh down DIR    stop everything started in DIR (SIGTERM, then SIGKILL); logs stay in DIR/logs
@@ -9,8 +15,10 @@
 #                      (for tests of what happens while NATS is away)
 #   env.sh apiserver-stop DIR / apiserver-start DIR   the same for the kube-apiserver (etcd keeps the data)
 #   env.sh wadm-stop DIR / wadm-start DIR             the same for wadm (its state is in JetStream)
+#   env.sh leftovers DIR  after down: what the real node left on the machine (nothing when clean);
+#                      IP_FORWARD_BEFORE is net.ipv4.ip_forward as it was before up
 #
-# DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL and TOOLS_BIN, ready to `source`.
+# DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL, TOOLS_BIN and the real node's settings, ready to `source`.
 # Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +29,8 @@ POD_CIDR=10.244.0.1/16     # pod IPs kwok hands out: API data only, nothing rout
 
 log() { echo "[env] $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=real-node.sh
+. "$here/real-node.sh"
 
 # wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails after SECONDS, or at once
 # if the process named WHAT (when there is one) has exited.
@@ -67,7 +77,7 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.0.0.1
+subjectAltName = DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.0.0.1,IP:10.245.0.1
 [client]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -130,16 +140,30 @@ status:
 NODE
 }
 
-start_nats() { # start_nats BIN PORT MONITOR_PORT
-  launch nats-server "$1/nats-server" -js -sd "$dir/nats" -a 127.0.0.1 -p "$2" -m "$3" --server_name local-hub
-  wait_until 30 nats-server curl -fsS "http://127.0.0.1:$3/healthz?js-enabled-only=true"
+# start_nats BIN: the hub, from DIR/nats.conf. With the real node it listens on every address (the nft table
+# admits only loopback and the pod network) so pods reach it on the gateway address; leaf nodes connect on
+# its leafnodes port.
+start_nats() {
+  launch nats-server "$1/nats-server" -c "$dir/nats.conf"
+  wait_until 30 nats-server curl -fsS "$(sed -n 's/^http: \(.*\)$/http:\/\/\1/p' "$dir/nats.conf")/healthz?js-enabled-only=true"
+}
+
+# write_nats_conf PORT MONITOR_PORT LEAF_PORT ADDRESS
+write_nats_conf() {
+  cat >"$dir/nats.conf" <<CONF
+server_name: local-hub
+listen: $4:$1
+http: 127.0.0.1:$2
+jetstream { store_dir: "$dir/nats" }
+leafnodes { listen: "$4:$3" }
+CONF
 }
 
 nats_start() {
   started=$SECONDS
   # shellcheck disable=SC1091
   . "$dir/env"
-  start_nats "$TOOLS_BIN" "${NATS_URL##*:}" "${NATS_MONITOR_URL##*:}"
+  start_nats "$TOOLS_BIN"
 }
 
 # apiserver_start: starts the API server again exactly as `up` did (for tests of an API server outage).
@@ -188,9 +212,28 @@ up() {
   mkdir -p "$dir"/{logs,pids,etcd,nats,certs}
   dir=$(cd "$dir" && pwd)
   make_pki
-  local etcd_port etcd_peer api_port kcm_port sched_port nats_port nats_mon
+  local etcd_port etcd_peer api_port kcm_port sched_port nats_port nats_mon nats_leaf
   { read -r etcd_port; read -r etcd_peer; read -r api_port; read -r kcm_port
-    read -r sched_port; read -r nats_port; read -r nats_mon; } < <("$here/free-port.py" 7)
+    read -r sched_port; read -r nats_port; read -r nats_mon; read -r nats_leaf; } < <("$here/free-port.py" 8)
+  local unavailable listen=127.0.0.1 api_network_flags
+  unavailable=${REAL_NODE_UNAVAILABLE:-$(real_node_unavailable)}
+  if [ -z "$unavailable" ]; then
+    COREDNS_BIN=$("$here/build-coredns.sh" | tail -1)
+    real_node_pki
+    real_node_network_up "$api_port" "$nats_port" "$nats_leaf"
+    listen=0.0.0.0
+    # Pods reach the API server (the kubernetes Service) and the hub on the pod network's gateway address;
+    # the API server reaches the kubelet (logs, exec) as a client the kubelet trusts; nodes are restricted.
+    api_network_flags=(--bind-address=0.0.0.0 --advertise-address="$REAL_NODE_GATEWAY"
+      --kubelet-certificate-authority="$dir/pki/ca.crt" --kubelet-preferred-address-types=InternalIP
+      --kubelet-client-certificate="$dir/pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$dir/pki/apiserver-kubelet-client.key" --enable-admission-plugins=NodeRestriction)
+  else
+    log "no real node: $unavailable"
+    # --endpoint-reconciler-type=none: Endpoints may not hold a loopback address, which is all there is.
+    api_network_flags=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+  fi
+  write_nats_conf "$nats_port" "$nats_mon" "$nats_leaf" "$listen"
 
   launch etcd "$bin/etcd" --name=local --data-dir="$dir/etcd" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
@@ -199,11 +242,9 @@ up() {
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
   wait_until 60 "etcd" curl -fsS "http://127.0.0.1:$etcd_port/health"
 
-  # --endpoint-reconciler-type=none: Endpoints may not hold a loopback address, which is all we have.
   launch kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --endpoint-reconciler-type=none --cert-dir="$dir/certs/apiserver" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" "${api_network_flags[@]}" --secure-port="$api_port" \
+    --cert-dir="$dir/certs/apiserver" \
     --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" --requestheader-client-ca-file="$dir/pki/ca.crt" \
     --requestheader-allowed-names=front-proxy-client \
@@ -236,12 +277,21 @@ up() {
   log "$KWOK_NODES kwok nodes: ready after $((SECONDS - started))s"
   wait_until 60 "default ServiceAccount" "$kubectl" -n default get serviceaccount default
 
-  start_nats "$bin" "$nats_port" "$nats_mon"
+  start_nats "$bin"
   RUST_LIB_BACKTRACE=0 RUST_BACKTRACE=0 launch wadm "$wadm" -s "127.0.0.1:$nats_port" --cleanup-interval 20
   # wadm is up once its API subscription (wadm.api.>) is visible to the server.
   wait_until 60 "wadm" sh -c "curl -fsS 'http://127.0.0.1:$nats_mon/subsz?subs=1&limit=10000' | grep -q 'wadm[.]api[.]'"
 
+  if [ -z "$unavailable" ]; then
+    real_node_up "$api_port"
+    cluster_services "$nats_port" "$nats_leaf"
+  fi
+
   cat >"$dir/env" <<ENV
+export REAL_NODE_UNAVAILABLE=$(printf '%q' "$unavailable")
+export REAL_NODE_NAME=$REAL_NODE_NAME
+export REAL_NODE_CONTAINERD=$dir/node/containerd.sock
+export NATS_LEAFNODE_PORT=$nats_leaf
 export KUBECONFIG=$dir/kubeconfig
 export NATS_URL=nats://127.0.0.1:$nats_port
 export NATS_MONITOR_URL=http://127.0.0.1:$nats_mon
@@ -257,7 +307,9 @@ The local environment is running (logs in $dir/logs).
   \$TOOLS_BIN/kubectl get nodes
   \$TOOLS_BIN/helm list -A
 NATS (JetStream) at nats://127.0.0.1:$nats_port, wadm on top of it, kube-apiserver at https://127.0.0.1:$api_port.
-Pod, node and Service IPs are API data only: nothing routes them, so kubectl logs/exec/port-forward do not work.
+$(if [ -z "$unavailable" ]; then echo "Pods that tolerate $REAL_NODE_TAINT run on $REAL_NODE_NAME (pod IPs and ClusterIPs answer here;
+inside pods nats.default.svc.cluster.local is the hub). kwok's nodes run nothing: their pods are API data only."
+else echo "No real node ($unavailable): pods run nowhere, their IPs are API data only."; fi)
 Stop it with: make dev-down   (or $0 down $dir)
 USAGE
 }
@@ -275,13 +327,16 @@ stop() { # stop NAME: SIGTERM, up to 10 s to exit, then SIGKILL
 
 down() {
   [ -d "$dir/pids" ] || return 0
-  local base="wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd" f name
-  # Whatever runs on top of the environment (operators, simulated hosts) goes first.
+  local base="wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
+  local node="coredns kube-proxy kubelet containerd" f name
+  # Whatever runs on top of the environment (operators, simulated hosts) goes first, then the real node.
   for f in "$dir"/pids/*; do
     [ -f "$f" ] || continue
     name=$(basename "$f")
-    case " $base " in *" $name "*) ;; *) stop "$name" ;; esac
+    case " $base $node " in *" $name "*) ;; *) stop "$name" ;; esac
   done
+  stop coredns
+  real_node_down
   for name in $base; do stop "$name"; done
   log "stopped (logs kept in $dir/logs)"
 }
@@ -306,5 +361,6 @@ case $1 in
   apiserver-start) apiserver_start ;;
   wadm-stop) stop wadm ;;
   wadm-start) wadm_start ;;
+  leftovers) real_node_leftovers "${IP_FORWARD_BEFORE:-0}" ;;
   *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start|wadm-stop|wadm-start DIR" >&2; exit 2 ;;
 esac
