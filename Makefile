@@ -160,5 +160,5 @@ BENCH_TARGET_DIR = $${CARGO_TARGET_DIR:-$(CURDIR)/target}
 bench: tools ## Scale benchmark (issue 8) in a fresh local environment: prints a table, writes target/bench/*.json. Sizes: BENCH_HOST_CONFIGS, BENCH_APPS, BENCH_TRIALS, BENCH_IDLE_SECS, BENCH_UNRELATED.
 	$(CARGO) build --release --bins -p wasmcloud-host-operator -p wasmcloud-service-syncer \
 	  -p wasmcloud-app-status-bridge -p wasmcloud-operator-tests
-	KWOK_NODES=$${KWOK_NODES:-6} SERVICE_CIDR=$${SERVICE_CIDR:-10.0.0.0/16} WASMCLOUD_OPERATOR_BIN_DIR="$(BENCH_TARGET_DIR)/release" \
+	REAL_NODE=$${REAL_NODE:-off} KWOK_NODES=$${KWOK_NODES:-6} SERVICE_CIDR=$${SERVICE_CIDR:-10.0.0.0/16} WASMCLOUD_OPERATOR_BIN_DIR="$(BENCH_TARGET_DIR)/release" \
 	  $(ENV)/with-env.sh "$(BENCH_TARGET_DIR)/release/bench"

@@ -13,6 +13,7 @@ dir=$(mktemp -d --suffix=.wasmcloud-demo)
 out=$dir/demo-output.txt
 started=$SECONDS
 failures=()
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 
 run_make() { # run_make TARGET: make TARGET against the temporary directory, as a fresh shell would
   env -u KUBECONFIG -u NATS_URL -u NATS_MONITOR_URL -u TOOLS_BIN -u WASMCLOUD_TEST_ENV -u DEMO_NAMESPACE \
@@ -28,6 +29,7 @@ run_make "$@" demo 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || failures+=("make demo exited with $status")
 
+expect "the operators run as pods on the real node" '^wasmcloud-host-operator-[a-z0-9-]+ +1/1 +Running .* wasmcloud-real-node '
 expect "the hosts are Ready" '^ *WasmCloudHostConfig/demo-hosts:.* Ready=True\('
 expect "the host config's table row" '^wasmcloudhostconfig[^ ]*/demo-hosts +default +'
 expect "the application is Deployed" '^application[^ ]*/hello-world +Deployed '
@@ -42,10 +44,12 @@ for log in "$dir"/logs/wasmcloud-*.log; do
 done
 
 run_make "$@" demo-down >"$dir/demo-down.txt" 2>&1 || failures+=("make demo-down failed: $(tail -n 5 "$dir/demo-down.txt")")
-# Nothing the demo started may outlive demo-down.
+# Nothing the demo started may outlive demo-down, on the machine either.
 for pid_file in "$dir"/pids/*; do
   [ -f "$pid_file" ] && failures+=("$(basename "$pid_file") still has a pid file after make demo-down")
 done
+leftovers=$(IP_FORWARD_BEFORE=$ip_forward_before "$(dirname "$0")/env.sh" leftovers "$dir")
+[ -z "$leftovers" ] || failures+=("make demo-down left this behind: $(echo "$leftovers" | paste -sd ';')")
 
 elapsed=$((SECONDS - started))
 if [ "${#failures[@]}" -eq 0 ]; then

@@ -2,12 +2,13 @@
 # `make demo` and `make demo-down`.
 #
 #   demo.sh up DIR     bring up the local environment in DIR (unless it runs already, or KUBECONFIG names
-#                      another cluster), install the three Helm charts (CRDs included) into wasmcloud-system,
-#                      run the three operators as local processes authenticated as the ServiceAccounts those
-#                      charts created, start the lattice-host simulator (a TEST DOUBLE: one simulated wasmCloud
-#                      host per running host pod), apply tests/fixtures/demo/demo.yaml, wait until the hosts are
-#                      Ready, the application is Deployed and its Service has endpoints, and print what a user
-#                      would look at. Running it again restarts the operators with fresh tokens.
+#                      another cluster), build the operator images (images/build.py) into its real node,
+#                      install the three Helm charts (CRDs included) into wasmcloud-system so the operators
+#                      run as pods on the real node (one replica each, their probes waited for), start the
+#                      lattice-host simulator (a TEST DOUBLE: one simulated wasmCloud host per running host
+#                      pod), apply tests/fixtures/demo/demo.yaml, wait until the hosts are Ready, the
+#                      application is Deployed and its Service has endpoints, and print what a user would look
+#                      at. Running it again rolls the operator pods whose binaries changed.
 #   demo.sh down DIR   against another cluster: delete the example objects (while the bridge still runs, so
 #                      wadm is cleaned up) and uninstall the charts; then stop every process DIR/pids names
 #                      (with the local environment, that is the whole cluster).
@@ -19,7 +20,9 @@
 # Settings (environment): DEMO_NAMESPACE (charts, default wasmcloud-system), DEMO_PORT_BASE (first of six
 # local ports for the operators' /metrics and probes, default 18080; `auto` picks free ones),
 # DEMO_TIMEOUT (seconds each wait may take, default 180), DEMO_TOKEN_DURATION (default 24h),
-# DEMO_SIMULATE_HOSTS (1 or 0), KUBECTL and HELM (default: the pinned builds from the tool cache).
+# DEMO_SIMULATE_HOSTS (1 or 0), DEMO_OPERATORS (pods, or processes: the operators as local processes
+# authenticated as the charts' ServiceAccounts, for debugging), KUBECTL and HELM (default: the pinned builds
+# from the tool cache).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,6 +38,9 @@ HOSTS=demo-hosts
 APP=hello-world
 # chart → the binary it runs
 CHARTS="host-operator app-status-bridge service-syncer"
+# Where the operator images go in the real node (env.sh operator-images), and the real node's taint.
+IMAGE_REPOSITORY=localhost/wasmcloud-test
+REAL_NODE_TAINT_KEY=wasmcloud.dev/real-node
 SIMULATOR=lattice-host-simulator
 
 log() { echo "[demo] $*" >&2; }
@@ -96,6 +102,7 @@ diagnose() {
   show_conditions >&2 || true
   "$kubectl" get events -n "$DEMO_NS" --sort-by=.lastTimestamp >&2 || true
   local name
+  save_pod_logs
   for name in $(binaries) $SIMULATOR; do
     [ -f "$dir/logs/$name.log" ] || continue
     log "last lines of $dir/logs/$name.log:"
@@ -157,6 +164,61 @@ for arg in spec["containers"][0].get("args", []):
 '
 }
 
+# The operators as the charts' pods on the real node: wait for their Deployments (their readiness probes).
+operators_as_pods() {
+  local chart
+  for chart in $CHARTS; do
+    wait_for "wasmcloud-$chart's pod Ready on the real node" \
+      "$kubectl" rollout status "deployment/wasmcloud-$chart" -n "$NAMESPACE" --timeout=5s
+  done
+}
+
+# The operators as local processes (DEMO_OPERATORS=processes, or another cluster): as the charts'
+# ServiceAccounts with the charts' arguments.
+operators_as_processes() {
+  local name chart port=$PORT_BASE metrics probes account kubeconfig args=()
+  # Restarted on every run, for fresh tokens; the simulator keeps running (its hosts would otherwise leave
+  # and rejoin the lattice, and wadm take a while to move the application back).
+  for name in $(binaries); do stop "$name"; done
+  local probe_ports=() auto_ports=()
+  if [ "$PORT_BASE" = auto ]; then mapfile -t auto_ports < <("$here/free-port.py" $(( 2 * $(wc -w <<<"$CHARTS") ))); fi
+  for chart in $CHARTS; do
+    name=wasmcloud-$chart
+    if [ "$PORT_BASE" = auto ]; then metrics=${auto_ports[0]}; probes=${auto_ports[1]}; auto_ports=("${auto_ports[@]:2}")
+    else metrics=$port; probes=$((port + 1)); port=$((port + 2)); fi
+    mapfile -t args < <(chart_args "$name" "$metrics" "$probes")
+    [ "${#args[@]}" -gt 0 ] || die "could not read the $chart chart's Deployment in $NAMESPACE"
+    account=${args[0]}
+    kubeconfig=$(service_account_kubeconfig "$account")
+    launch "$name" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$kubeconfig" POD_NAMESPACE="$NAMESPACE" \
+      POD_NAME="$name-local" "$root/target/debug/$name" "${args[@]:1}"
+    probe_ports+=("$name:$probes")
+    echo "http://127.0.0.1:$metrics/metrics" >"$dir/$name.metrics-url"
+    log "$name as ServiceAccount $NAMESPACE/$account: metrics http://127.0.0.1:$metrics/metrics, log $dir/logs/$name.log"
+  done
+  local entry deadline
+  for entry in "${probe_ports[@]}"; do
+    name=${entry%%:*}
+    deadline=$((SECONDS + TIMEOUT))
+    until curl -fsS "http://127.0.0.1:${entry##*:}/readyz" >/dev/null 2>&1; do
+      running "$name" || die "$name exited: $(tail -n 15 "$dir/logs/$name.log")"
+      [ "$SECONDS" -lt "$deadline" ] || die "$name is not ready after ${TIMEOUT}s: $(tail -n 15 "$dir/logs/$name.log")"
+      sleep 0.2
+    done
+  done
+}
+
+# The operator pods' logs, into DIR/logs/wasmcloud-<chart>.log (where the process mode writes them).
+save_pod_logs() {
+  [ "$operators" = pods ] || return 0
+  local chart
+  for chart in $CHARTS; do
+    "$kubectl" logs "deployment/wasmcloud-$chart" -n "$NAMESPACE" --all-containers >"$dir/logs/wasmcloud-$chart.log" 2>&1 || true
+    "$kubectl" get pods -n "$NAMESPACE" -l "app.kubernetes.io/instance=wasmcloud-$chart" \
+      -o jsonpath='{.items[0].status.podIP}' | sed 's#.*#http://&:8080/metrics#' >"$dir/wasmcloud-$chart.metrics-url" || true
+  done
+}
+
 # Local environment, or the cluster KUBECONFIG names (then wadm and NATS are the user's).
 choose_cluster() {
   if [ -n "${KUBECONFIG:-}" ] && [ "$KUBECONFIG" != "$dir/kubeconfig" ]; then
@@ -172,6 +234,7 @@ choose_cluster() {
     helm=${HELM:-$TOOLS_BIN/helm}
     "$kubectl" version --request-timeout=10s >/dev/null || die "cannot reach the cluster in KUBECONFIG=$KUBECONFIG"
     simulate=${DEMO_SIMULATE_HOSTS:-0}
+    operators=processes
     return
   fi
   echo local >"$dir/demo-cluster"
@@ -189,6 +252,10 @@ choose_cluster() {
   kubectl=${KUBECTL:-$TOOLS_BIN/kubectl}
   helm=${HELM:-$TOOLS_BIN/helm}
   simulate=${DEMO_SIMULATE_HOSTS:-1}
+  operators=${DEMO_OPERATORS:-pods}
+  if [ "$operators" = pods ] && [ -n "${REAL_NODE_UNAVAILABLE:-}" ]; then
+    die "the operators run as pods on the local environment's real node, and there is none: $REAL_NODE_UNAVAILABLE (DEMO_OPERATORS=processes runs them as local processes instead)"
+  fi
 }
 
 up() {
@@ -200,54 +267,39 @@ up() {
 
   log "building the operators and the simulator (cargo build --workspace --bins)"
   (cd "$root" && cargo build --workspace --bins)
+  if [ "$operators" = pods ]; then
+    # Tagged by content: a rebuilt binary rolls its pod, an unchanged one leaves it alone.
+    image_tag=demo-$(cat "$root"/target/debug/wasmcloud-{host-operator,service-syncer,app-status-bridge} | sha256sum | cut -c1-12)
+    log "building the operator images (images/build.py) as $IMAGE_REPOSITORY/wasmcloud-*:$image_tag into the real node"
+    OPERATOR_BIN_DIR=$root/target/debug OPERATOR_IMAGE_TAG=$image_tag "$here/env.sh" operator-images "$dir" >/dev/null
+  fi
 
   local chart release
   for chart in $CHARTS; do
     release=wasmcloud-$chart
     log "helm upgrade --install $release charts/$chart -n $NAMESPACE"
-    local values=(--set replicaCount=0 --set logFormat=text)
-    [ "$chart" = host-operator ] || values+=(--set "nats.url=$NATS_URL")
+    local values=(--set logFormat=text)
+    if [ "$operators" = pods ]; then
+      # The real node's toleration and label; the hub through its Service in default (cluster DNS).
+      values+=(--set "image.repository=$IMAGE_REPOSITORY/wasmcloud-$chart" --set "image.tag=$image_tag"
+        --set "tolerations[0].key=$REAL_NODE_TAINT_KEY" --set tolerations[0].operator=Exists
+        --set tolerations[0].effect=NoSchedule --set nodeSelector.type=real)
+      [ "$chart" = host-operator ] || values+=(--set "nats.url=nats://nats.default.svc.cluster.local:4222")
+    else
+      values+=(--set replicaCount=0)
+      [ "$chart" = host-operator ] || values+=(--set "nats.url=$NATS_URL")
+    fi
     "$helm" upgrade --install "$release" "$root/charts/$chart" -n "$NAMESPACE" --create-namespace "${values[@]}" >/dev/null
   done
   "$kubectl" wait --for=condition=Established --timeout="${TIMEOUT}s" \
     crd/wasmcloudhostconfigs.k8s.wasmcloud.dev crd/applications.core.oam.dev >/dev/null
 
-  # The operators, as the charts' ServiceAccounts with the charts' arguments.
-  local name port=$PORT_BASE metrics probes account kubeconfig args=()
-  # Restarted on every run, for fresh tokens; the simulator keeps running (its hosts would otherwise leave
-  # and rejoin the lattice, and wadm take a while to move the application back).
-  for name in $(binaries); do stop "$name"; done
-  local probe_ports=() auto_ports=()
-  if [ "$PORT_BASE" = auto ]; then mapfile -t auto_ports < <("$here/free-port.py" $(( 2 * $(wc -w <<<"$CHARTS") ))); fi
-  for chart in $CHARTS; do
-    name=wasmcloud-$chart
-    if [ "$PORT_BASE" = auto ]; then metrics=${auto_ports[0]}; probes=${auto_ports[1]}; auto_ports=("${auto_ports[@]:2}")
-    else metrics=$port; probes=$((port + 1)); port=$((port + 2)); fi
-    mapfile -t args < <(chart_args "$name" "$metrics" "$probes")
-    [ "${#args[@]}" -gt 0 ] || die "could not read the $chart chart's Deployment in $NAMESPACE"
-    account=${args[0]}
-    kubeconfig=$(service_account_kubeconfig "$account")
-    launch "$name" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$kubeconfig" POD_NAMESPACE="$NAMESPACE" \
-      POD_NAME="$name-local" "$root/target/debug/$name" "${args[@]:1}"
-    probe_ports+=("$name:$probes")
-    echo "$metrics" >"$dir/$name.metrics-port"
-    log "$name as ServiceAccount $NAMESPACE/$account: metrics http://127.0.0.1:$metrics/metrics, log $dir/logs/$name.log"
-  done
+  if [ "$operators" = pods ]; then operators_as_pods; else operators_as_processes; fi
   if [ "$simulate" = 1 ] && ! running "$SIMULATOR"; then
     # TEST DOUBLE: one simulated wasmCloud host per running host pod (it reads pods as admin).
     launch "$SIMULATOR" env KUBECONFIG="$KUBECONFIG" "$root/target/debug/$SIMULATOR" --follow-pods --nats-url "$NATS_URL"
     log "$SIMULATOR (test double) follows the host pods, log $dir/logs/$SIMULATOR.log"
   fi
-  local entry deadline
-  for entry in "${probe_ports[@]}"; do
-    name=${entry%%:*}
-    deadline=$((SECONDS + TIMEOUT))
-    until curl -fsS "http://127.0.0.1:${entry##*:}/readyz" >/dev/null 2>&1; do
-      running "$name" || die "$name exited: $(tail -n 15 "$dir/logs/$name.log")"
-      [ "$SECONDS" -lt "$deadline" ] || die "$name is not ready after ${TIMEOUT}s: $(tail -n 15 "$dir/logs/$name.log")"
-      sleep 0.2
-    done
-  done
   log "the operators are ready"
 
   log "kubectl apply -f tests/fixtures/demo/demo.yaml"
@@ -257,11 +309,17 @@ up() {
   wait_for "Application $APP Deployed" \
     "$kubectl" wait --for=jsonpath='{.status.phase}'=Deployed "applications.core.oam.dev/$APP" -n "$DEMO_NS" --timeout=5s
   wait_for "the Service of $APP with ready endpoints" app_endpoints
+  save_pod_logs
   log "the demo is up after $((SECONDS - started))s"
 
   echo
   echo "\$ kubectl get whc,app,svc,endpointslices -n $DEMO_NS"
   "$kubectl" get whc,applications.core.oam.dev,svc,endpointslices -n "$DEMO_NS"
+  if [ "$operators" = pods ]; then
+    echo
+    echo "\$ kubectl get pods -n $NAMESPACE -o wide"
+    "$kubectl" get pods -n "$NAMESPACE" -o wide
+  fi
   echo
   echo "Conditions:"
   show_conditions | sed 's/^/  /'
@@ -271,15 +329,16 @@ up() {
   else kc_hint="(with your KUBECONFIG)"; down_hint+="   (with the same KUBECONFIG: deletes the examples, uninstalls the charts)"; fi
   cat <<USAGE
 
-The demo is running: the three operators (charts in namespace $NAMESPACE, run here as their ServiceAccounts),
+The demo is running: the three operators (charts in namespace $NAMESPACE, $(if [ "$operators" = pods ]; then echo "as pods on the real node"; else echo "run here as their ServiceAccounts"; fi)),
 hosts for lattice "default" and the hello-world application with its Service, in namespace $DEMO_NS.
-$(if [ "$simulate" = 1 ]; then echo "The wasmCloud hosts are simulated (a test double: no Wasm runs); pod and Service IPs are API data only."; fi)
+$(if [ "$simulate" = 1 ]; then echo "The wasmCloud hosts are simulated (a test double: no Wasm runs) and their pods are on kwok's nodes (API data only)."; fi)
 Look around:
   $kc_hint
   kubectl get whc,app,svc,endpointslices -n $DEMO_NS
   kubectl get events -n $DEMO_NS
   kubectl patch whc/$HOSTS -n $DEMO_NS --type merge -p '{"spec":{"hostReplicas":3}}'   # pods, hosts and endpoints follow
-$(for name in $(binaries); do echo "  curl -s http://127.0.0.1:$(cat "$dir/$name.metrics-port")/metrics   # $name"; done)
+$(for name in $(binaries); do echo "  curl -s $(cat "$dir/$name.metrics-url")   # $name"; done)
+$(if [ "$operators" = pods ]; then echo "  kubectl logs -n $NAMESPACE deployment/wasmcloud-host-operator"; fi)
   logs: $dir/logs
 Stop everything with: $down_hint
 USAGE
@@ -308,7 +367,7 @@ down() {
   fi
   local name
   for name in $SIMULATOR $(binaries); do stop "$name"; done
-  rm -f "$dir/demo-cluster" "$dir"/kubeconfig-* "$dir"/*.metrics-port "$dir/tools-bin"
+  rm -f "$dir/demo-cluster" "$dir"/kubeconfig-* "$dir"/*.metrics-url "$dir/tools-bin"
 }
 
 [ $# -eq 2 ] || { echo "usage: $0 up|down DIR" >&2; exit 2; }

@@ -6,7 +6,8 @@
 # kwok's nodes (label type=kwok) run nothing and carry the scale tests; the real node `wasmcloud-real-node`
 # (label type=real, taint wasmcloud.dev/real-node=true:NoSchedule) runs the pods that tolerate it. Without root
 # or the Debian packages it needs, `up` starts everything else and records why in DIR/env
-# (REAL_NODE_UNAVAILABLE), which the tests that need the real node report as their failure.
+# (REAL_NODE_UNAVAILABLE), which the tests that need the real node report as their failure. REAL_NODE=off
+# leaves it out on purpose (`make bench`: kube-proxy would spend the benchmark's CPU on its Services).
 #
 #   env.sh up DIR      start everything with its state, logs and pid files under DIR; writes DIR/env
 #   env.sh down DIR    stop everything started in DIR (SIGTERM, then SIGKILL); logs stay in DIR/logs
@@ -15,6 +16,8 @@
 #                      (for tests of what happens while NATS is away)
 #   env.sh apiserver-stop DIR / apiserver-start DIR   the same for the kube-apiserver (etcd keeps the data)
 #   env.sh wadm-stop DIR / wadm-start DIR             the same for wadm (its state is in JetStream)
+#   env.sh operator-images DIR   builds the operator images from OPERATOR_BIN_DIR's binaries as
+#                      localhost/wasmcloud-test/<binary>:$OPERATOR_IMAGE_TAG into the real node; prints the refs
 #   env.sh leftovers DIR  after down: what the real node left on the machine (nothing when clean);
 #                      IP_FORWARD_BEFORE is net.ipv4.ip_forward as it was before up
 #
@@ -216,7 +219,7 @@ up() {
   { read -r etcd_port; read -r etcd_peer; read -r api_port; read -r kcm_port
     read -r sched_port; read -r nats_port; read -r nats_mon; read -r nats_leaf; } < <("$here/free-port.py" 8)
   local unavailable listen=127.0.0.1 api_network_flags
-  unavailable=${REAL_NODE_UNAVAILABLE:-$(real_node_unavailable)}
+  if [ "${REAL_NODE:-on}" = off ]; then unavailable="turned off (REAL_NODE=off)"; else unavailable=$(real_node_unavailable); fi
   if [ -z "$unavailable" ]; then
     COREDNS_BIN=$("$here/build-coredns.sh" | tail -1)
     real_node_pki
@@ -362,5 +365,6 @@ case $1 in
   wadm-stop) stop wadm ;;
   wadm-start) wadm_start ;;
   leftovers) real_node_leftovers "${IP_FORWARD_BEFORE:-0}" ;;
+  operator-images) load_operator_images "${OPERATOR_BIN_DIR:?set OPERATOR_BIN_DIR}" "${OPERATOR_IMAGE_TAG:?set OPERATOR_IMAGE_TAG}" ;;
   *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start|wadm-stop|wadm-start DIR" >&2; exit 2 ;;
 esac

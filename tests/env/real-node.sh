@@ -225,6 +225,19 @@ env_images() {
   import_images "$out/pause.tar" "$out/nats.tar"
 }
 
+# load_operator_images BIN_DIR TAG: the three operator images (images/build.py, the same recipe as
+# `make images`) from the binaries in BIN_DIR, tagged $OPERATOR_IMAGE_REPOSITORY/<binary>:TAG, imported into the
+# real node. Prints the three references.
+OPERATOR_IMAGE_REPOSITORY=localhost/wasmcloud-test
+load_operator_images() {
+  local out=$dir/images/operators-$2 refs
+  [ -S "$dir/node/containerd.sock" ] || die "no real node in $dir: ${REAL_NODE_UNAVAILABLE:-it is not running}"
+  refs=$(python3 "$root/images/build.py" operators --bin-dir "$1" --repository "$OPERATOR_IMAGE_REPOSITORY" \
+    --tag "$2" --out "$out") || die "could not build the operator images from $1"
+  import_images "$out"/*.tar
+  echo "$refs" | cut -d' ' -f1
+}
+
 # start_kubelet API_PORT: the kubelet, registered as $REAL_NODE_NAME, tainted so only pods that ask land here.
 # Its address is the gateway (a node IP may not be loopback); the API server dials it there for logs and exec.
 start_kubelet() {

@@ -1,6 +1,6 @@
 //! The harness for integration tests: the local environment (real API server, NATS, wadm), a fresh
 //! namespace per test with a dump on failure, waits with deadlines, a wadm API client, the product's
-//! binaries as processes, and the lattice-host simulator (a test double, also in a mode that follows
+//! binaries as processes, the real node (pods that run, images built here), and the lattice-host simulator (a test double, also in a mode that follows
 //! host pods).
 
 pub mod bench;
@@ -11,5 +11,6 @@ pub mod lattice_sim;
 pub mod namespace;
 pub mod pod_hosts;
 pub mod process;
+pub mod real_node;
 pub mod wadm;
 pub mod wait;

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::env::TestEnv;
@@ -17,6 +17,22 @@ pub struct TestContext {
     pub env: TestEnv,
     pub client: Client,
     pub namespace: String,
+}
+
+impl TestContext {
+    /// Labels the test namespace so that Pod Security Admission enforces "restricted" and warns about
+    /// workload templates that break it.
+    pub async fn enforce_restricted(&self) -> anyhow::Result<()> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let labels = serde_json::json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }}});
+        namespaces
+            .patch(&self.namespace, &PatchParams::default(), &Patch::Merge(&labels))
+            .await?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for TestContext {

@@ -15,7 +15,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::{Value, json};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
@@ -408,20 +408,6 @@ async fn schema_and_checks_reject_bad_values_with_the_key_and_the_reason() {
     );
 }
 
-/// Labels the test namespace so that Pod Security Admission enforces "restricted" and warns about
-/// workload templates that break it.
-async fn enforce_restricted(ctx: &TestContext) -> anyhow::Result<()> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let labels = json!({"metadata": {"labels": {
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/warn": "restricted",
-    }}});
-    namespaces
-        .patch(&ctx.namespace, &PatchParams::default(), &Patch::Merge(&labels))
-        .await?;
-    Ok(())
-}
-
 /// Applies `manifests` with a strict server-side dry run; fails on any error or warning.
 fn dry_run_apply(env: &TestEnv, manifests: &str) -> anyhow::Result<()> {
     let outcome = run(
@@ -484,7 +470,7 @@ async fn pods_admitted(ctx: &TestContext, manifests: &str) -> anyhow::Result<Res
 #[tokio::test]
 async fn rendered_charts_pass_a_strict_server_dry_run_and_the_restricted_profile() {
     with_namespace("charts-dry", |ctx| async move {
-        enforce_restricted(&ctx).await?;
+        ctx.enforce_restricted().await?;
         let ns = ctx.namespace.clone();
         for chart in CHARTS {
             for values in [Vec::new(), everything_on(chart, &ns)] {
@@ -517,7 +503,7 @@ async fn rendered_charts_pass_a_strict_server_dry_run_and_the_restricted_profile
 #[tokio::test]
 async fn kustomize_base_and_dev_overlay_pass_a_strict_server_dry_run() {
     with_namespace("charts-kustomize", |ctx| async move {
-        enforce_restricted(&ctx).await?;
+        ctx.enforce_restricted().await?;
         // Kustomize only loads bases by relative path: put a one-line overlay that moves everything into
         // the test's namespace under target/.
         let root = TestEnv::repo_root();

@@ -1,0 +1,183 @@
+//! The local environment's real node (tests/env/real-node.sh): whether it runs, the operator images built
+//! into it, where a chart's pods must be told to go, and what the kernel says about a container's process.
+//! Builds images only through env.sh; reads /proc and the node's containerd, changes nothing but a kill.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::env::TestEnv;
+use crate::process::binary;
+
+/// The taint that keeps every pod but those that tolerate it off the real node.
+pub const TAINT: &str = "wasmcloud.dev/real-node";
+/// The node label (`type`) that tells the real node from kwok's (`type=kwok`).
+pub const NODE_TYPE: &str = "real";
+/// Where the hub NATS is for a pod (the `nats` Service in default, the old operator's default address).
+pub const HUB_NATS_URL: &str = "nats://nats.default.svc.cluster.local:4222";
+
+static IMAGES: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+/// The real node of the running environment.
+#[derive(Clone, Debug)]
+pub struct RealNode {
+    pub name: String,
+    containerd: PathBuf,
+    env: TestEnv,
+}
+
+/// What the kernel says about a container's main process.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProcessFacts {
+    pub uid: u32,
+    pub effective_capabilities: u64,
+    pub no_new_privileges: bool,
+    pub root_read_only: bool,
+}
+
+impl RealNode {
+    /// The real node, or the reason `env.sh up` recorded for running without one (the test fails with it:
+    /// a machine that cannot run pods does not pass these tests silently).
+    pub fn get(env: &TestEnv) -> anyhow::Result<Self> {
+        let unavailable = std::env::var("REAL_NODE_UNAVAILABLE").unwrap_or_default();
+        anyhow::ensure!(
+            unavailable.is_empty(),
+            "this test needs the local environment's real node: {unavailable}"
+        );
+        let var = |name: &str| {
+            std::env::var(name)
+                .map_err(|_| anyhow::anyhow!("{name} is not set: the environment predates the real node"))
+        };
+        Ok(Self {
+            name: var("REAL_NODE_NAME")?,
+            containerd: PathBuf::from(var("REAL_NODE_CONTAINERD")?),
+            env: env.clone(),
+        })
+    }
+
+    /// `helm --set` arguments that put a chart's pods on the real node (its toleration and node label).
+    pub fn helm_placement() -> Vec<String> {
+        [
+            format!("tolerations[0].key={TAINT}"),
+            "tolerations[0].operator=Exists".to_string(),
+            "tolerations[0].effect=NoSchedule".to_string(),
+            format!("nodeSelector.type={NODE_TYPE}"),
+        ]
+        .into_iter()
+        .flat_map(|value| ["--set".to_string(), value])
+        .collect()
+    }
+
+    /// The three operator images, built from this run's binaries by `env.sh operator-images` with `tag`
+    /// and imported into the node (once per tag and test process). Returns image references.
+    pub fn operator_images(&self, tag: &str) -> anyhow::Result<Vec<String>> {
+        let mut built = IMAGES
+            .lock()
+            .map_err(|_| anyhow::anyhow!("image cache poisoned"))?;
+        if let Some(refs) = built.get(tag) {
+            return Ok(refs.clone());
+        }
+        let bin_dir = binary("wasmcloud-host-operator")
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let output = Command::new(TestEnv::repo_root().join("tests/env/env.sh"))
+            .args(["operator-images", &self.env.dir.display().to_string()])
+            .env("OPERATOR_BIN_DIR", &bin_dir)
+            .env("OPERATOR_IMAGE_TAG", tag)
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "env.sh operator-images: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let refs: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        built.insert(tag.to_string(), refs.clone());
+        Ok(refs)
+    }
+
+    fn ctr(&self) -> Command {
+        let mut command = Command::new("ctr");
+        command.args([
+            "--address",
+            &self.containerd.display().to_string(),
+            "-n",
+            "k8s.io",
+        ]);
+        command
+    }
+
+    /// The host PID of a container's main process; `container_id` as in a pod's status
+    /// (`containerd://…`) or bare.
+    pub fn container_pid(&self, container_id: &str) -> anyhow::Result<u32> {
+        let id = container_id.trim_start_matches("containerd://");
+        let output = self.ctr().args(["tasks", "ls"]).output()?;
+        let listing = String::from_utf8_lossy(&output.stdout);
+        listing
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                Some((
+                    fields.next()?,
+                    fields.next()?.parse::<u32>().ok()?,
+                    fields.next()?,
+                ))
+            })
+            .find(|(task, _, status)| *task == id && *status == "RUNNING")
+            .map(|(_, pid, _)| pid)
+            .ok_or_else(|| anyhow::anyhow!("no running task {id} on the real node:\n{listing}"))
+    }
+
+    /// Kills a container's main process with SIGKILL, as a crash would.
+    pub fn kill_container(&self, container_id: &str) -> anyhow::Result<()> {
+        let id = container_id.trim_start_matches("containerd://");
+        let output = self.ctr().args(["tasks", "kill", "-s", "SIGKILL", id]).output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "ctr tasks kill {id}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
+    /// Reads /proc for the container's main process.
+    pub fn process_facts(&self, container_id: &str) -> anyhow::Result<ProcessFacts> {
+        let pid = self.container_pid(container_id)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<&str> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+                .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/status has no {name}"))
+        };
+        let uid = field("Uid:")?
+            .split_whitespace()
+            .nth(1) // the effective UID
+            .and_then(|uid| uid.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("unreadable Uid line in /proc/{pid}/status"))?;
+        let effective_capabilities = u64::from_str_radix(field("CapEff:")?, 16)?;
+        let no_new_privileges = field("NoNewPrivs:")? == "1";
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+        // Fields: id parent major:minor root mount-point options ...; the container's root is "/".
+        let root_read_only = mountinfo
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .rfind(|fields| fields.get(4) == Some(&"/"))
+            .is_some_and(|fields| {
+                fields
+                    .get(5)
+                    .is_some_and(|options| options.split(',').any(|o| o == "ro"))
+            });
+        Ok(ProcessFacts {
+            uid,
+            effective_capabilities,
+            no_new_privileges,
+            root_read_only,
+        })
+    }
+}
