@@ -18,6 +18,7 @@
 #   env.sh wadm-stop DIR / wadm-start DIR             the same for wadm (its state is in JetStream)
 #   env.sh operator-images DIR   builds the operator images from OPERATOR_BIN_DIR's binaries as
 #                      localhost/wasmcloud-test/<binary>:$OPERATOR_IMAGE_TAG into the real node; prints the refs
+#   env.sh simulated-host-image DIR   the same for the lattice-host simulator (TEST DOUBLE) as a host image
 #   env.sh leftovers DIR  after down: what the real node left on the machine (nothing when clean);
 #                      IP_FORWARD_BEFORE is net.ipv4.ip_forward as it was before up
 #
@@ -294,6 +295,7 @@ up() {
 export REAL_NODE_UNAVAILABLE=$(printf '%q' "$unavailable")
 export REAL_NODE_NAME=$REAL_NODE_NAME
 export REAL_NODE_CONTAINERD=$dir/node/containerd.sock
+export REAL_NODE_NATS_IMAGE=$NATS_IMAGE
 export NATS_LEAFNODE_PORT=$nats_leaf
 export KUBECONFIG=$dir/kubeconfig
 export NATS_URL=nats://127.0.0.1:$nats_port
@@ -365,6 +367,7 @@ case $1 in
   wadm-stop) stop wadm ;;
   wadm-start) wadm_start ;;
   leftovers) real_node_leftovers "${IP_FORWARD_BEFORE:-0}" ;;
+  simulated-host-image) load_simulated_host_image "${OPERATOR_BIN_DIR:?set OPERATOR_BIN_DIR}" "${OPERATOR_IMAGE_TAG:?set OPERATOR_IMAGE_TAG}" ;;
   operator-images) load_operator_images "${OPERATOR_BIN_DIR:?set OPERATOR_BIN_DIR}" "${OPERATOR_IMAGE_TAG:?set OPERATOR_IMAGE_TAG}" ;;
   *) echo "usage: $0 up|down|status|nats-stop|nats-start|apiserver-stop|apiserver-start|wadm-stop|wadm-start DIR" >&2; exit 2 ;;
 esac

@@ -238,6 +238,21 @@ load_operator_images() {
   echo "$refs" | cut -d' ' -f1
 }
 
+# load_simulated_host_image BIN_DIR TAG: the lattice-host simulator (a TEST DOUBLE for the wasmCloud host) as
+# the `wasmcloud` command of an image, $OPERATOR_IMAGE_REPOSITORY/simulated-wasmcloud-host:TAG, imported into the
+# real node; prints the reference.
+load_simulated_host_image() {
+  local ref=$OPERATOR_IMAGE_REPOSITORY/simulated-wasmcloud-host:$2 out=$dir/images/simulated-host-$2.tar
+  [ -S "$dir/node/containerd.sock" ] || die "no real node in $dir: ${REAL_NODE_UNAVAILABLE:-it is not running}"
+  [ -x "$1/lattice-host-simulator" ] || die "no $1/lattice-host-simulator (cargo build --workspace --bins)"
+  python3 "$root/images/build.py" image --ref "$ref" --out "$out" --base debian-cc --user 65532:65532 \
+    --add "$1/lattice-host-simulator:/usr/local/bin/wasmcloud" --entrypoint /usr/local/bin/wasmcloud \
+    --label "org.opencontainers.image.description=TEST DOUBLE: simulated wasmCloud host" >/dev/null \
+    || die "could not build the simulated host image"
+  import_images "$out"
+  echo "$ref"
+}
+
 # start_kubelet API_PORT: the kubelet, registered as $REAL_NODE_NAME, tainted so only pods that ask land here.
 # Its address is the gateway (a node IP may not be loopback); the API server dials it there for logs and exec.
 start_kubelet() {

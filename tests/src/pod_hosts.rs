@@ -5,7 +5,8 @@
 //! simulated host joins the pod's lattice with the host labels the pod's spec gives the wasmCloud
 //! container (`WASMCLOUD_LABEL_*`, with the pod's name and namespace from the downward API resolved),
 //! and it stops when the pod goes or starts terminating. So scaling a WasmCloudHostConfig changes the
-//! lattice the way real hosts would, and hosts and pods agree.
+//! lattice the way real hosts would, and hosts and pods agree. Pods on the real node (`REAL_NODE_NAME`)
+//! are left out: they run their own host.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -110,7 +111,7 @@ impl Drop for PodHosts {
 /// Starts or stops the host of one pod after a change to it.
 async fn follow(state: &Arc<Mutex<State>>, nats: &async_nats::Client, pod: &Pod) -> anyhow::Result<()> {
     let key = (pod.namespace().unwrap_or_default(), pod.name_any());
-    let should_run = is_serving(pod);
+    let should_run = is_serving(pod) && !on_real_node(pod);
     let running = lock(state).hosts.contains_key(&key);
     if should_run == running {
         return Ok(());
@@ -153,6 +154,12 @@ fn is_serving(pod: &Pod) -> bool {
         && status
             .and_then(|s| s.pod_ip.as_deref())
             .is_some_and(|ip| !ip.is_empty())
+}
+
+/// Scheduled to the real node, where the pod runs a host of its own.
+fn on_real_node(pod: &Pod) -> bool {
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+    std::env::var("REAL_NODE_NAME").is_ok_and(|real| node == Some(real.as_str()))
 }
 
 /// The host labels the pod's spec gives its wasmCloud container, downward-API values resolved.

@@ -69,6 +69,44 @@ impl RealNode {
         .collect()
     }
 
+    /// The leaf image the environment built from the pinned nats-server (for `natsLeafImage`).
+    pub fn nats_leaf_image() -> anyhow::Result<String> {
+        std::env::var("REAL_NODE_NATS_IMAGE").map_err(|_| anyhow::anyhow!("REAL_NODE_NATS_IMAGE is not set"))
+    }
+
+    /// The lattice-host simulator (TEST DOUBLE) as a host image (`image` of a host config), built by
+    /// `env.sh simulated-host-image` with `tag` (once per tag and test process).
+    pub fn simulated_host_image(&self, tag: &str) -> anyhow::Result<String> {
+        let key = format!("simulated-host:{tag}");
+        let mut built = IMAGES
+            .lock()
+            .map_err(|_| anyhow::anyhow!("image cache poisoned"))?;
+        if let Some(refs) = built.get(&key) {
+            return Ok(refs[0].clone());
+        }
+        let reference = self.env_sh("simulated-host-image", tag)?;
+        built.insert(key, vec![reference.trim().to_string()]);
+        Ok(reference.trim().to_string())
+    }
+
+    fn env_sh(&self, action: &str, tag: &str) -> anyhow::Result<String> {
+        let bin_dir = binary("wasmcloud-host-operator")
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let output = Command::new(TestEnv::repo_root().join("tests/env/env.sh"))
+            .args([action, &self.env.dir.display().to_string()])
+            .env("OPERATOR_BIN_DIR", &bin_dir)
+            .env("OPERATOR_IMAGE_TAG", tag)
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "env.sh {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// The three operator images, built from this run's binaries by `env.sh operator-images` with `tag`
     /// and imported into the node (once per tag and test process). Returns image references.
     pub fn operator_images(&self, tag: &str) -> anyhow::Result<Vec<String>> {
@@ -78,21 +116,8 @@ impl RealNode {
         if let Some(refs) = built.get(tag) {
             return Ok(refs.clone());
         }
-        let bin_dir = binary("wasmcloud-host-operator")
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        let output = Command::new(TestEnv::repo_root().join("tests/env/env.sh"))
-            .args(["operator-images", &self.env.dir.display().to_string()])
-            .env("OPERATOR_BIN_DIR", &bin_dir)
-            .env("OPERATOR_IMAGE_TAG", tag)
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "env.sh operator-images: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let refs: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        let refs: Vec<String> = self
+            .env_sh("operator-images", tag)?
             .lines()
             .map(str::to_string)
             .collect();
@@ -179,5 +204,48 @@ impl RealNode {
             no_new_privileges,
             root_read_only,
         })
+    }
+}
+
+/// A NATS user credentials file (a user JWT signed by a fresh account key, and the user's seed) as
+/// nats-server reads it for a leaf remote. The environment's hub asks for no authentication, so any
+/// well-formed file connects; what a test checks is which file the running leaf has.
+pub fn nats_user_creds(name: &str) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let header = serde_json::json!({"typ": "JWT", "alg": "ed25519-nkey"});
+    let claims = serde_json::json!({
+        "jti": format!("{:032x}", rand::random::<u128>()), "iat": now, "iss": account.public_key(),
+        "name": name, "sub": user.public_key(),
+        "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2},
+    });
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = account
+        .sign(signed.as_bytes())
+        .map_err(|e| anyhow::anyhow!("signing the JWT: {e}"))?;
+    let seed = user.seed().map_err(|e| anyhow::anyhow!("the user seed: {e}"))?;
+    Ok(format!(
+        "-----BEGIN NATS USER JWT-----\n{signed}.{}\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+impl RealNode {
+    /// A file inside a running container, read through its main process's root (as root, from outside).
+    pub fn read_container_file(&self, container_id: &str, path: &str) -> anyhow::Result<String> {
+        let pid = self.container_pid(container_id)?;
+        let inside = format!("/proc/{pid}/root/{}", path.trim_start_matches('/'));
+        std::fs::read_to_string(&inside)
+            .map_err(|e| anyhow::anyhow!("reading {path} in container {container_id}: {e}"))
     }
 }

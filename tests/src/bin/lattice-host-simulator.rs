@@ -3,12 +3,18 @@
 //!
 //! lattice-host-simulator --nats-url nats://127.0.0.1:4222 --lattice default --host east:zone=east --host west
 //! lattice-host-simulator --follow-pods [--namespace NS]   (one host per running host pod; uses KUBECONFIG)
+//! wasmcloud [ARGS...]   (as the `wasmcloud-host` container of a host pod on the real node: one host, set up
+//!                        from the WASMCLOUD_* environment the host operator gives the real host; ARGS ignored)
 
 use wasmcloud_operator_tests::lattice_sim::SimulatedLattice;
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let invoked_as = std::env::args().next().unwrap_or_default();
+    if std::path::Path::new(&invoked_as).file_name() == Some(std::ffi::OsStr::new("wasmcloud")) {
+        return one_host_from_env().await;
+    }
     let mut nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let mut lattice = "default".to_string();
     let mut hosts: Vec<(String, Vec<(String, String)>)> = Vec::new();
@@ -60,6 +66,41 @@ async fn main() -> anyhow::Result<()> {
         host.stop().await?;
     }
     Ok(())
+}
+
+/// One simulated host configured the way the real host reads its settings: NATS at
+/// WASMCLOUD_NATS_HOST:WASMCLOUD_NATS_PORT (the pod's leaf), lattice WASMCLOUD_LATTICE, labels from
+/// WASMCLOUD_LABEL_*, named after the pod (HOSTNAME).
+async fn one_host_from_env() -> anyhow::Result<()> {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let url = format!(
+        "nats://{}:{}",
+        var("WASMCLOUD_NATS_HOST", "127.0.0.1"),
+        var("WASMCLOUD_NATS_PORT", "4222")
+    );
+    let lattice = var("WASMCLOUD_LATTICE", "default");
+    let name = var("HOSTNAME", "simulated-host");
+    let ignored: Vec<String> = std::env::args().skip(1).collect();
+    if !ignored.is_empty() {
+        eprintln!("simulated host: ignoring the real host's arguments {ignored:?}");
+    }
+    let labels: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(key, value)| Some((key.strip_prefix("WASMCLOUD_LABEL_")?.to_string(), value)))
+        .collect();
+    let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The leaf may start after this container: retry the first connection.
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&url)
+        .await?;
+    let simulated = SimulatedLattice::start(nats, &lattice).await?;
+    let host = simulated.start_host(&name, &pairs).await?;
+    eprintln!(
+        "simulated host {name} ({}) joined lattice {lattice} through {url}",
+        host.id
+    );
+    wait_for_signal().await?;
+    host.stop().await
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
