@@ -16,6 +16,9 @@ REAL_NODE_GATEWAY=10.245.0.1          # the machine on the pod network: hub NATS
 REAL_NODE_TAINT=wasmcloud.dev/real-node
 REAL_NODE_LOCK=/run/wasmcloud-operator-test-real-node.lock
 REAL_NODE_NFT_TABLE=wasmcloud_test_env
+# Fixed paths containerd 1.6, the CNI library and the kubelet use whatever their configuration says (shim
+# sockets, the CNI result cache, the device-plugin directory); removed at down when they were not there before.
+REAL_NODE_FIXED_PATHS="/run/containerd /var/lib/cni /var/lib/kubelet"
 KWOK_NODE_CIDR=10.1.0.0/24            # kwok nodes' InternalIPs: API data, kept off the wire
 # shellcheck disable=SC1091
 . "$here/versions.env"
@@ -82,6 +85,8 @@ real_node_network_up() {
   mkdir -p "$nd"
   cat /proc/sys/net/ipv4/ip_forward >"$nd/ip_forward.before"
   nft list tables >"$nd/nft-tables.before"
+  local path
+  for path in $REAL_NODE_FIXED_PATHS; do [ -e "$path" ] && echo "$path"; done >"$nd/paths.before"
   ip link add "$REAL_NODE_BRIDGE" type bridge
   ip addr add "$REAL_NODE_GATEWAY/${REAL_NODE_POD_CIDR#*/}" dev "$REAL_NODE_BRIDGE"
   ip link set "$REAL_NODE_BRIDGE" up
@@ -192,6 +197,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$nd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$nd/cni/net.d"
@@ -295,7 +301,8 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 evictionPressureTransitionPeriod: 10s
 nodeStatusReportFrequency: 1m
-syncFrequency: 10s
+# Pods are synced (and projected volumes refreshed, e.g. a rotated Secret) every 5 s.
+syncFrequency: 5s
 fileCheckFrequency: 0s
 staticPodPath: ""
 YAML
@@ -461,9 +468,11 @@ real_node_down() {
   for cgroup in $(find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d 2>/dev/null); do
     rmdir "$cgroup" 2>/dev/null || true
   done
+  local path
+  for path in $(new_fixed_paths); do rm -rf "$path"; done
   rm -f "$REAL_NODE_LOCK"
   # Images and containers' layers go with the directory; the logs stay.
-  rm -rf "$nd/containerd" "$nd/kubelet" "$nd/cni/ipam"
+  rm -rf "$nd/containerd" "$nd/kubelet" "$nd/cni/ipam" "$nd/runc"
 }
 
 # remove_kube_iptables_chains: the kubelet's iptables chains (KUBE-FIREWALL, canaries, hints) and the jumps to
@@ -493,6 +502,16 @@ remove_kube_iptables_chains() {
   done
 }
 
+# new_fixed_paths: the fixed paths that exist now and did not before up (nothing when that is not known).
+new_fixed_paths() {
+  [ -f "$dir/node/paths.before" ] || return 0
+  local path
+  for path in $REAL_NODE_FIXED_PATHS; do
+    [ -e "$path" ] && ! grep -qx "$path" "$dir/node/paths.before" && echo "$path"
+  done
+  return 0
+}
+
 # real_node_leftovers IP_FORWARD_BEFORE: prints whatever the real node of $dir left on the machine (nothing
 # when clean).
 real_node_leftovers() {
@@ -515,6 +534,7 @@ real_node_leftovers() {
     find /sys/fs/cgroup -maxdepth 2 -name kubepods 2>/dev/null | sed 's/^/cgroup /'
     pgrep -a -f "$sock" | sed 's/^/process /'
     [ -e "$REAL_NODE_LOCK" ] && echo "lock $REAL_NODE_LOCK"
+    new_fixed_paths | sed 's/^/path /'
     [ "$(cat /proc/sys/net/ipv4/ip_forward)" = "$1" ] \
       || echo "net.ipv4.ip_forward is $(cat /proc/sys/net/ipv4/ip_forward), was $1"
   } || true

@@ -4,7 +4,8 @@
 //! environment's hub as a leaf (the hub's /leafz lists the pod's IP) at the default `natsAddress`, found
 //! through cluster DNS; the `wasmcloud-host` container runs the lattice-host simulator (a TEST DOUBLE until
 //! real hosts are built here) with the pod's environment, so its heartbeats reach the hub only through the
-//! leaf. Rotating the credentials Secret rolls the pods, and the new leaf runs with the new file.
+//! leaf. A rotated credentials Secret reaches the running leaf through the projected volume, and the checksum
+//! rollout replaces the pods; the new leaf runs with the new file.
 
 use std::time::Duration;
 
@@ -222,6 +223,23 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
     secrets
         .patch(SECRET, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
+    // The projected volume brings the new file into the running leaf (the kubelet's next sync of the pod)
+    // while the rollout the checksum started is still replacing the pod.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match node.read_container_file(&leaf, CREDS_PATH) {
+            Ok(now) if now == second => break,
+            Ok(_) => {}
+            Err(error) => anyhow::bail!(
+                "the old leaf stopped before the kubelet refreshed its projected volume: {error}"
+            ),
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the running leaf still has the first credentials after {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let rolled = ready_host_pod(ctx, &node, &[pod_name]).await?;
     let leaf =
         container_id(&rolled, "nats-leaf").ok_or_else(|| anyhow::anyhow!("no nats-leaf container ID"))?;
