@@ -19,6 +19,12 @@ pub enum InputError {
     ConfigMapNotFound { name: String },
     #[error("{field}: {problem}")]
     Conflict { field: String, problem: String },
+    #[error("{field}: {problem} (the pods run wasmCloud host {version})")]
+    NotSupportedByHost {
+        field: String,
+        problem: String,
+        version: String,
+    },
 }
 
 impl InputError {
@@ -29,7 +35,7 @@ impl InputError {
             Self::SecretNotFound { .. } => reasons::SECRET_NOT_FOUND,
             Self::SecretKeyMissing { .. } | Self::SecretInvalid { .. } => reasons::SECRET_INVALID,
             Self::ConfigMapNotFound { .. } => reasons::CONFIG_MAP_NOT_FOUND,
-            Self::Conflict { .. } => reasons::INVALID_SPEC,
+            Self::Conflict { .. } | Self::NotSupportedByHost { .. } => reasons::INVALID_SPEC,
         }
     }
 }

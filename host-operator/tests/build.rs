@@ -87,6 +87,8 @@ fn every_spec_field_reaches_the_env_var_it_sets() {
         ("WASMCLOUD_LABEL_zone", "us-east-1"),
         ("WASMCLOUD_SECRETS_TOPIC", "secrets.blue"),
         ("WASMCLOUD_MAX_LINEAR_MEMORY", "5368709120"),
+        ("WASMCLOUD_TRACES_ENABLED", "true"),
+        ("WASMCLOUD_OBSERVABILITY_PROTOCOL", "grpc"),
         ("WASMCLOUD_OCI_REGISTRY", "ghcr.io"),
         ("EXTRA", "1"),
     ];
@@ -177,13 +179,12 @@ fn the_workload_carries_replicas_labels_checksum_and_the_leaf() {
     let host = container(&pod, "wasmcloud-host");
     assert_eq!(host.image.as_deref(), Some("ghcr.io/wasmcloud/wasmcloud:1.4.2"));
     let args = host.args.clone().unwrap_or_default().join(" ");
-    assert!(args.contains("--observability-protocol grpc"), "{args}");
     assert!(
-        args.contains("--enable-traces --override-traces-endpoint traces.blue.svc"),
+        args.contains("--override-traces-endpoint=traces.blue.svc"),
         "{args}"
     );
     assert!(
-        args.contains("--tls-ca-path /wasmcloud/certificates/ca-corp-ca/ca.crt"),
+        args.contains("--tls-ca-path=/wasmcloud/certificates/ca-corp-ca/ca.crt"),
         "{args}"
     );
     let memory = host

@@ -473,9 +473,10 @@ fn random_spec(rng: &mut impl Rng) -> Value {
         .map(|_| (token(rng, 20), token(rng, 30)))
         .collect();
     let level = ["INFO", "debug", "Warn", "error", "TRACE"][rng.random_range(0..5)];
+    let minor = rng.random_range(0..20);
     let mut spec = json!({
         "lattice": format!("{}-{}", token(rng, 10), token(rng, 10)),
-        "version": format!("1.{}.{}", rng.random_range(0..20), rng.random_range(0..20)),
+        "version": format!("1.{minor}.{}", rng.random_range(0..20)),
         "hostReplicas": rng.random_range(0..50),
         "hostLabels": labels,
         "logLevel": level,
@@ -492,7 +493,11 @@ fn random_spec(rng: &mut impl Rng) -> Value {
             json!({"topic": format!("wasmcloud.{}", token(rng, 8)), "timeoutMs": rng.random_range(1..10000)});
     }
     if rng.random_bool(0.3) {
-        spec["observability"] = json!({"enable": true, "endpoint": format!("http://{}:4318", token(rng, 10)), "protocol": "http"});
+        spec["observability"] = json!({"enable": true, "endpoint": format!("http://{}:4318", token(rng, 10))});
+        // 1.0.x hosts don't know the protocol setting (the operator refuses it for them; see host_cli_contract).
+        if minor >= 1 {
+            spec["observability"]["protocol"] = json!("http");
+        }
     }
     spec
 }

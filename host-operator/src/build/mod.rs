@@ -1,6 +1,7 @@
 //! Everything the host-operator creates for one WasmCloudHostConfig, as desired objects. Pure: spec and
 //! resolved inputs in, objects out; it never reads the world.
 
+pub mod host_cli;
 pub mod leaf_config;
 pub mod merge;
 pub mod pod;

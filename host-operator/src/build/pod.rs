@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 use wasmcloud_operator_types::contract::{annotations, host_labels, labels};
 
+use super::host_cli::{self, HostVersion, since};
 use super::leaf_config::{CONFIG_PATH, CREDS_PATH, LEAF_CLIENT_PORT, LEAF_MONITOR_PORT};
 use super::merge;
 use crate::errors::InputError;
@@ -68,7 +69,7 @@ pub fn pod_template(
     let resources = options.resources.clone().unwrap_or_default();
     let additions = options.container_template_additions.clone().unwrap_or_default();
 
-    let mut host = host_container(name, spec, inputs);
+    let mut host = host_container(name, spec, inputs)?;
     host.resources = resources.host().cloned();
     let host = merge::container(host, additions.wasmcloud.as_ref(), "wasmcloud")?;
     let mut leaf = leaf_container(spec, inputs);
@@ -124,8 +125,36 @@ fn field_ref(path: &str) -> EnvVarSource {
     }
 }
 
-/// The host's environment, in the old operator's order, then what this operator adds.
-pub fn host_env(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Vec<EnvVar> {
+/// `problem` refused for `field`: the pods' host version can't honour it.
+fn not_supported(field: &str, problem: impl Into<String>, version: HostVersion) -> InputError {
+    InputError::NotSupportedByHost {
+        field: field.to_string(),
+        problem: problem.into(),
+        version: version.to_string(),
+    }
+}
+
+/// Fails unless the pods' host is at least `minimum` (for a setting that older hosts don't know).
+fn require(version: HostVersion, minimum: HostVersion, field: &str) -> Result<(), InputError> {
+    if version.at_least(minimum) {
+        Ok(())
+    } else {
+        Err(not_supported(
+            field,
+            format!("needs wasmCloud host {minimum} or later"),
+            version,
+        ))
+    }
+}
+
+/// The host's environment, in the old operator's order, then what this operator adds; each setting in the
+/// form the pods' host version reads (see `host_cli`), or an error naming what that version can't honour.
+pub fn host_env(
+    name: &str,
+    spec: &WasmCloudHostConfigSpec,
+    inputs: &Inputs,
+) -> Result<Vec<EnvVar>, InputError> {
+    let (version, _) = HostVersion::of(spec);
     let mut vars = vec![
         env(
             "WASMCLOUD_STRUCTURED_LOGGING_ENABLED",
@@ -168,11 +197,23 @@ pub fn host_env(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> 
         vars.push(env(&format!("WASMCLOUD_LABEL_{key}"), value.clone()));
     }
     if let Some(topic) = &spec.secrets_topic_prefix {
+        require(version, since::V1_1_0, "spec.secretsTopicPrefix")?;
         vars.push(env("WASMCLOUD_SECRETS_TOPIC", topic.clone()));
     }
     if let Some(bytes) = spec.max_linear_memory_bytes {
+        let field = "spec.maxLinearMemoryBytes";
+        require(version, since::V1_2_0, field)?;
+        let limit = host_cli::max_linear_memory_limit(version);
+        if bytes > limit {
+            return Err(not_supported(
+                field,
+                format!("{bytes} is more than the host accepts ({limit})"),
+                version,
+            ));
+        }
         vars.push(env("WASMCLOUD_MAX_LINEAR_MEMORY", bytes.to_string()));
     }
+    vars.extend(observability_env(spec, version)?);
     if let Some(registry) = &inputs.registry {
         let secret = registry_secret_name(name);
         let key_ref = |key: &str| EnvVarSource {
@@ -196,53 +237,82 @@ pub fn host_env(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> 
         &format!("WASMCLOUD_LABEL_{}", host_labels::POD_NAMESPACE),
         field_ref("metadata.namespace"),
     ));
-    vars
+    Ok(vars)
 }
 
-/// The host's arguments: observability flags, then one `--tls-ca-path` per trusted certificate.
-pub fn host_args(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Vec<String> {
+/// Which signals the host exports, as env variables: all three through WASMCLOUD_OBSERVABILITY_ENABLED, or
+/// each on its own (the host rejects the two kinds together); a signal's own `enable` overrides the
+/// overall one. And the OTLP protocol, which 1.0.x hosts don't know.
+fn observability_env(
+    spec: &WasmCloudHostConfigSpec,
+    version: HostVersion,
+) -> Result<Vec<EnvVar>, InputError> {
+    let mut vars = Vec::new();
+    let Some(o) = &spec.observability else {
+        return Ok(vars);
+    };
+    let signals = [("TRACES", &o.traces), ("METRICS", &o.metrics), ("LOGS", &o.logs)];
+    let wanted: Vec<(&str, bool)> = signals
+        .iter()
+        .map(|(signal, config)| {
+            (
+                *signal,
+                config.as_ref().and_then(|c| c.enable).unwrap_or(o.enable),
+            )
+        })
+        .collect();
+    if o.enable && wanted.iter().all(|(_, on)| *on) {
+        vars.push(env("WASMCLOUD_OBSERVABILITY_ENABLED", "true"));
+    } else {
+        for (signal, _) in wanted.iter().filter(|(_, on)| *on) {
+            vars.push(env(&format!("WASMCLOUD_{signal}_ENABLED"), "true"));
+        }
+    }
+    if let Some(protocol) = o.protocol {
+        require(version, since::V1_1_0, "spec.observability.protocol")?;
+        let protocol = serde_json::to_value(protocol)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        vars.push(env("WASMCLOUD_OBSERVABILITY_PROTOCOL", protocol));
+    }
+    Ok(vars)
+}
+
+/// The host's arguments: the collector endpoints (flags in every 1.x; their env variables only from 1.3),
+/// then one `--tls-ca-path` per trusted certificate (from 1.1.0).
+pub fn host_args(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Result<Vec<String>, InputError> {
+    let (version, _) = HostVersion::of(spec);
     let mut args = Vec::new();
     if let Some(o) = &spec.observability {
-        if o.enable {
-            args.push("--enable-observability".to_string());
-        }
         if !o.endpoint.is_empty() {
-            args.extend([
-                "--override-observability-endpoint".to_string(),
-                o.endpoint.clone(),
-            ]);
-        }
-        if let Some(protocol) = o.protocol {
-            let protocol = serde_json::to_value(protocol)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string));
-            args.extend([
-                "--observability-protocol".to_string(),
-                protocol.unwrap_or_default(),
-            ]);
+            args.push(format!("--override-observability-endpoint={}", o.endpoint));
         }
         for (signal, config) in [("traces", &o.traces), ("metrics", &o.metrics), ("logs", &o.logs)] {
-            let Some(config) = config else { continue };
-            if config.enable == Some(true) {
-                args.push(format!("--enable-{signal}"));
-            }
-            if let Some(endpoint) = &config.endpoint {
-                args.extend([format!("--override-{signal}-endpoint"), endpoint.clone()]);
+            if let Some(endpoint) = config.as_ref().and_then(|c| c.endpoint.as_ref()) {
+                args.push(format!("--override-{signal}-endpoint={endpoint}"));
             }
         }
+    }
+    if inputs.authorities.iter().any(|a| !a.crt_keys.is_empty()) {
+        require(version, since::V1_1_0, "spec.certificates.authorities")?;
     }
     for authority in &inputs.authorities {
         for key in &authority.crt_keys {
-            args.extend([
-                "--tls-ca-path".to_string(),
-                format!("{CA_MOUNT_ROOT}/ca-{}/{key}", authority.volume),
-            ]);
+            args.push(format!(
+                "--tls-ca-path={CA_MOUNT_ROOT}/ca-{}/{key}",
+                authority.volume
+            ));
         }
     }
-    args
+    Ok(args)
 }
 
-fn host_container(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Container {
+fn host_container(
+    name: &str,
+    spec: &WasmCloudHostConfigSpec,
+    inputs: &Inputs,
+) -> Result<Container, InputError> {
     let mut mounts = vec![VolumeMount {
         name: HOST_TMP_VOLUME.into(),
         mount_path: "/tmp".into(),
@@ -256,16 +326,16 @@ fn host_container(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -
             ..VolumeMount::default()
         });
     }
-    Container {
+    Ok(Container {
         name: HOST_CONTAINER.into(),
         image: Some(spec.host_image()),
         command: Some(vec!["wasmcloud".into()]),
-        args: Some(host_args(spec, inputs)).filter(|args| !args.is_empty()),
-        env: Some(host_env(name, spec, inputs)),
+        args: Some(host_args(spec, inputs)?).filter(|args| !args.is_empty()),
+        env: Some(host_env(name, spec, inputs)?),
         volume_mounts: Some(mounts),
         security_context: Some(container_security()),
         ..Container::default()
-    }
+    })
 }
 
 fn leaf_container(spec: &WasmCloudHostConfigSpec, _inputs: &Inputs) -> Container {
