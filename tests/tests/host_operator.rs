@@ -372,6 +372,42 @@ async fn bad_registry_credentials_and_conflicting_additions_are_reported_not_app
 }
 
 #[tokio::test]
+async fn a_setting_the_host_version_cannot_honour_is_reported_and_builds_no_pod() {
+    with_namespace("whc-version", |ctx| async move {
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        // A 1.0.x host does not know the OTLP protocol setting; writing it would be silently lost.
+        let spec = json!({"lattice": lattice(), "version": "1.0.4",
+            "observability": {"enable": true, "endpoint": "http://otel:4318", "protocol": "http"}});
+        api.create(&PostParams::default(), &host_config("old-hosts", &spec)).await?;
+        let whc = wait_ready(&api, "old-hosts", "False").await?;
+        let (_, reason, message) = condition(&whc, "Ready").expect("Ready");
+        assert_eq!(reason, "InvalidSpec");
+        assert_eq!(
+            message,
+            "spec.observability.protocol: needs wasmCloud host 1.1.0 or later (the pods run wasmCloud host 1.0.4)"
+        );
+        let warning = wait_event(&ctx, "old-hosts", "InvalidSpec").await?;
+        assert_eq!(warning.type_.as_deref(), Some("Warning"));
+        assert!(deployments.get_opt("old-hosts").await?.is_none(), "no pod for a host that would lose the setting");
+
+        // A newer host: the same spec builds, with the protocol as the env variable the host reads.
+        let newer = json!({"spec": {"version": "1.4.2"}});
+        api.patch("old-hosts", &PatchParams::default(), &Patch::Merge(&newer)).await?;
+        wait_ready(&api, "old-hosts", "True").await?;
+        let template = serde_json::to_value(deployments.get("old-hosts").await?.spec.expect("spec").template)?;
+        let host = &template["spec"]["containers"][1];
+        assert_eq!(host["name"], "wasmcloud-host");
+        let env = host["env"].as_array().cloned().unwrap_or_default();
+        assert!(env.iter().any(|e| e["name"] == "WASMCLOUD_OBSERVABILITY_PROTOCOL" && e["value"] == "http"));
+        assert!(env.iter().any(|e| e["name"] == "WASMCLOUD_OBSERVABILITY_ENABLED" && e["value"] == "true"));
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn drift_is_repaired_and_deletion_leaves_nothing_behind() {
     with_namespace("whc-drift", |ctx| async move {
         let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;

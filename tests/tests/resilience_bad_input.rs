@@ -493,7 +493,8 @@ fn random_spec(rng: &mut impl Rng) -> Value {
             json!({"topic": format!("wasmcloud.{}", token(rng, 8)), "timeoutMs": rng.random_range(1..10000)});
     }
     if rng.random_bool(0.3) {
-        spec["observability"] = json!({"enable": true, "endpoint": format!("http://{}:4318", token(rng, 10))});
+        spec["observability"] =
+            json!({"enable": true, "endpoint": format!("http://{}:4318", token(rng, 10))});
         // 1.0.x hosts don't know the protocol setting (the operator refuses it for them; see host_cli_contract).
         if minor >= 1 {
             spec["observability"]["protocol"] = json!("http");
