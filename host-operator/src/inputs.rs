@@ -91,10 +91,20 @@ pub fn resolve(spec: &WasmCloudHostConfigSpec, referenced: &Referenced) -> Resul
                 .nats_secret
                 .as_ref()
                 .ok_or_else(|| secret_not_found(name))?;
-            let creds = secret_value(secret, name, NATS_CREDS_KEY)?;
-            check_nats_creds(name, creds)?;
-            hash_part(&mut hasher, "nats", creds);
-            true
+            // A Secret without the key means no credentials ("only required if using a NATS creds file", as
+            // the old operator documents and behaves); a present key must hold a credentials file.
+            match secret_value(secret, name, NATS_CREDS_KEY) {
+                Ok(creds) => {
+                    check_nats_creds(name, creds)?;
+                    hash_part(&mut hasher, "nats", creds);
+                    true
+                }
+                Err(InputError::SecretKeyMissing { .. }) => {
+                    hash_part(&mut hasher, "nats", b"");
+                    false
+                }
+                Err(other) => return Err(other),
+            }
         }
     };
     let registry = match &spec.registry_credentials_secret {
@@ -328,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_creds_secret_and_key_are_named() {
+    fn a_missing_creds_secret_is_named_and_one_without_the_key_means_no_credentials() {
         let with_secret = spec(&serde_json::json!({"secretName": "east-nats"}));
         assert_eq!(
             resolve(&with_secret, &Referenced::default()),
@@ -340,8 +350,8 @@ mod tests {
             nats_secret: Some(secret(&[("other", "x")])),
             ..Referenced::default()
         };
-        let error = resolve(&with_secret, &referenced).expect_err("no key");
-        assert_eq!(error.to_string(), "Secret east-nats has no key nats.creds");
+        let inputs = resolve(&with_secret, &referenced).expect("no key: no credentials");
+        assert!(!inputs.nats_creds);
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub struct WasmCloudHostConfigSpec {
 
     /// JetStream domain of each pod's NATS leaf sidecar.
     #[serde(default = "default_leaf_node_domain")]
-    #[schemars(extend("minLength" = 1, "maxLength" = 253))]
+    #[schemars(schema_with = "leaf_node_domain_schema")]
     pub leaf_node_domain: String,
 
     /// Make hosts ask a config service for their configuration at start.
@@ -132,7 +132,7 @@ pub struct WasmCloudHostConfigSpec {
 
     /// JetStream domain of the NATS cluster that the hosts use.
     #[serde(default = "default_jetstream_domain")]
-    #[schemars(extend("minLength" = 1, "maxLength" = 253))]
+    #[schemars(schema_with = "jetstream_domain_schema")]
     pub jetstream_domain: String,
 
     /// Let hosts run OCI artifacts tagged `latest`.
@@ -483,6 +483,37 @@ fn lattice_schema(_: &mut SchemaGenerator) -> Schema {
             "message": "lattice must be non-empty and use only letters, digits, '-' and '_' (it is a NATS subject token: no dots, spaces or wildcards)"
         }]
     })
+}
+
+/// A JetStream domain: one NATS subject token (nats-server refuses to start with `.`, `*`, `>` or whitespace).
+fn domain_schema(field: &str, default: &str, description: &str) -> Schema {
+    json_schema!({
+        "type": "string",
+        "description": description,
+        "default": default,
+        "minLength": 1,
+        "maxLength": 253,
+        "x-kubernetes-validations": [{
+            "rule": "self.matches('^[^.*>[:space:]]+$')",
+            "message": format!("{field} is a JetStream domain: it may not contain '.', '*', '>' or whitespace")
+        }]
+    })
+}
+
+fn leaf_node_domain_schema(_: &mut SchemaGenerator) -> Schema {
+    domain_schema(
+        "leafNodeDomain",
+        "leaf",
+        "JetStream domain of each pod's NATS leaf sidecar.",
+    )
+}
+
+fn jetstream_domain_schema(_: &mut SchemaGenerator) -> Schema {
+    domain_schema(
+        "jetstreamDomain",
+        "default",
+        "JetStream domain of the NATS cluster that the hosts use.",
+    )
 }
 
 fn host_labels_schema(_: &mut SchemaGenerator) -> Schema {

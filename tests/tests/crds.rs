@@ -111,6 +111,21 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
             ),
             ("no-version", json!({"lattice": "blue"}), "set spec.version"),
             (
+                "dotted-leaf-domain",
+                with(json!({"leafNodeDomain": "leaf.east"})),
+                "leafNodeDomain is a JetStream domain: it may not contain",
+            ),
+            (
+                "wildcard-jetstream-domain",
+                with(json!({"jetstreamDomain": "hub>"})),
+                "jetstreamDomain is a JetStream domain: it may not contain",
+            ),
+            (
+                "spaced-leaf-domain",
+                with(json!({"leafNodeDomain": "leaf east"})),
+                "leafNodeDomain is a JetStream domain",
+            ),
+            (
                 "too-many-hosts",
                 with(json!({"hostReplicas": 20000})),
                 "hostReplicas must be between 0 and 10000",

@@ -242,7 +242,7 @@ async fn switching_between_deployment_and_daemon_set_deletes_the_other_kind() {
 }
 
 #[tokio::test]
-async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_them() {
+async fn a_missing_secret_blocks_the_hosts_a_keyless_one_means_no_credentials_and_rotation_rolls_them() {
     with_namespace("whc-secret", |ctx| async move {
         let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -263,7 +263,8 @@ async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_th
             "no workload while the Secret is missing"
         );
 
-        // A Secret without the key: still blocked, and the message names the key.
+        // A Secret without the key means no credentials (as the old operator documents): the hosts start
+        // without them.
         let mut secret = Secret {
             metadata: kube::api::ObjectMeta {
                 name: Some("leaf-creds".into()),
@@ -273,18 +274,23 @@ async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_th
             ..Secret::default()
         };
         secrets.create(&PostParams::default(), &secret).await?;
-        wait::for_object(
-            &api,
-            "north-hosts",
-            SETTLE,
-            |whc: Option<&WasmCloudHostConfig>| {
-                whc.and_then(|w| condition(w, "Ready"))
-                    .is_some_and(|c| c.2 == "Secret leaf-creds has no key nats.creds")
-            },
-        )
-        .await?;
+        wait_ready(&api, "north-hosts", "True").await?;
+        let checksum = |d: &Deployment| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get("k8s.wasmcloud.dev/config-checksum").cloned())
+        };
+        let without = checksum(&deployments.get("north-hosts").await?).expect("checksum");
+        let configs = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ctx.namespace);
+        let config = configs.get("north-hosts").await?;
+        assert!(
+            !config.data.expect("data")["nats.conf"].contains("credentials"),
+            "no credentials line"
+        );
 
-        // Fixed: the hosts start.
+        // The key added: the hosts roll, now with credentials.
         secret.data = Some([("nats.creds".to_string(), ByteString(CREDS.as_bytes().to_vec()))].into());
         secrets
             .replace(
@@ -296,19 +302,17 @@ async fn a_missing_secret_blocks_the_hosts_until_it_exists_and_rotation_rolls_th
                 })?,
             )
             .await?;
+        wait::for_object(
+            &deployments,
+            "north-hosts",
+            SETTLE,
+            move |d: Option<&Deployment>| d.and_then(checksum).is_some_and(|c| c != without),
+        )
+        .await?;
         wait_ready(&api, "north-hosts", "True").await?;
         wait_pods(&ctx, "north-hosts", 1).await?;
-        let checksum = |d: &Deployment| {
-            d.spec
-                .as_ref()
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.annotations.as_ref())
-                .and_then(|a| a.get("k8s.wasmcloud.dev/config-checksum").cloned())
-        };
         let first = checksum(&deployments.get("north-hosts").await?).expect("checksum");
-        let config = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ctx.namespace)
-            .get("north-hosts")
-            .await?;
+        let config = configs.get("north-hosts").await?;
         assert!(config.data.expect("data")["nats.conf"].contains("credentials: \"/nats/nats.creds\""));
 
         // Rotation: new credentials roll the hosts.

@@ -1,5 +1,7 @@
 //! The NATS leaf-node configuration (`nats.conf`) each host pod's sidecar runs with. Pure.
 
+use std::fmt::Write as _;
+
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 
 /// Client port of the leaf inside the pod (the host connects to 127.0.0.1 on it).
@@ -30,9 +32,32 @@ pub fn remote_url(address: &str, leaf_port: u16) -> String {
     }
 }
 
-/// The complete `nats.conf`. Strings are written JSON-quoted, which NATS' config format reads as is.
+/// A double-quoted string in NATS' config format: `"` and `\` escaped, control characters as `\t`, `\n`,
+/// `\r` or `\xXX` — NATS' own escapes (JSON's `\u00XX`, `\b`, `\f` are parse errors there). Double-quoted
+/// strings are not variable-expanded, so `$` needs nothing.
+pub fn nats_quote(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(quoted, "\\x{:02x}", u32::from(c));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// The complete `nats.conf`; every string through [`nats_quote`].
 pub fn nats_conf(spec: &WasmCloudHostConfigSpec, with_creds: bool) -> String {
-    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let quote = |s: &str| nats_quote(s);
     let url = remote_url(&spec.nats_address, spec.nats_leafnode_port);
     let credentials = if with_creds {
         format!("\n      credentials: {}", quote(CREDS_PATH))
@@ -54,6 +79,15 @@ pub fn nats_conf(spec: &WasmCloudHostConfigSpec, with_creds: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_use_nats_escapes_not_json_ones() {
+        assert_eq!(nats_quote("leaf"), "\"leaf\"");
+        assert_eq!(nats_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(nats_quote("x\ny\tz\r"), "\"x\\ny\\tz\\r\"");
+        assert_eq!(nats_quote("bell\u{7}del\u{7f}"), "\"bell\\x07del\\x7f\"");
+        assert_eq!(nats_quote("$HOME é"), "\"$HOME é\"");
+    }
 
     #[test]
     fn remote_url_for_each_address_form() {
