@@ -133,6 +133,7 @@ fn contract() -> Vec<Setting> {
             Protocol,
             v(1, 1, 0),
         ),
+        s("http-admin", "WASMCLOUD_HTTP_ADMIN", Text, v(1, 5, 0)),
     ];
     for (flag, env) in [
         ("override-observability-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -461,6 +462,34 @@ fn observability_is_written_as_env_the_host_parses_never_as_conflicting_or_value
     assert_eq!(env.get("WASMCLOUD_TRACES_ENABLED"), Some(&Some("true".into())));
     assert_eq!(env.get("WASMCLOUD_LOGS_ENABLED"), Some(&Some("true".into())));
     assert_eq!(env.get("WASMCLOUD_METRICS_ENABLED"), None);
+}
+
+#[test]
+fn hosts_from_1_5_are_probed_on_their_own_readyz_and_older_ones_not() {
+    let mut east = fixtures()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("east-hosts.yaml"))
+        .expect("east")
+        .1;
+    // 5 GiB: more than a 1.9 host accepts, which is another test's subject.
+    east.spec.max_linear_memory_bytes = None;
+    for (version, probed) in [(v(1, 4, 2), false), (v(1, 5, 0), true), (v(1, 9, 2), true)] {
+        let host = host_container(&on_version(&east, version), &inputs(false)).expect("builds");
+        let path = host
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|g| g.path.clone());
+        assert_eq!(path.is_some(), probed, "{version}");
+        assert_eq!(
+            env_of(&host).contains_key("WASMCLOUD_HTTP_ADMIN"),
+            probed,
+            "{version}"
+        );
+        if probed {
+            assert_eq!(path.as_deref(), Some("/readyz"));
+        }
+    }
 }
 
 #[test]

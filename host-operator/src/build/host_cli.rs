@@ -89,6 +89,8 @@ pub mod since {
     pub const V1_1_0: HostVersion = HostVersion::new(1, 1, 0);
     /// `WASMCLOUD_MAX_LINEAR_MEMORY` (a u64 until 1.8.x).
     pub const V1_2_0: HostVersion = HostVersion::new(1, 2, 0);
+    /// `WASMCLOUD_HTTP_ADMIN`: the host serves `/livez` and `/readyz`.
+    pub const V1_5_0: HostVersion = HostVersion::new(1, 5, 0);
     /// `WASMCLOUD_MAX_LINEAR_MEMORY` becomes a u32.
     pub const V1_9_0: HostVersion = HostVersion::new(1, 9, 0);
 }

@@ -29,6 +29,8 @@ pub const NATS_DATA_VOLUME: &str = "nats-data";
 pub const HOST_TMP_VOLUME: &str = "wasmcloud-tmp";
 /// Where each certificate authority is mounted: `<CA_MOUNT_ROOT>/ca-<volume name>`.
 pub const CA_MOUNT_ROOT: &str = "/wasmcloud/certificates";
+/// Port of the host's own admin endpoint (`/livez`, `/readyz`; hosts from 1.5.0), its readiness probe.
+pub const HOST_ADMIN_PORT: i32 = 8081;
 /// The user and group the containers run as unless the user says otherwise.
 pub const RUN_AS: i64 = 1000;
 
@@ -214,6 +216,10 @@ pub fn host_env(
         vars.push(env("WASMCLOUD_MAX_LINEAR_MEMORY", bytes.to_string()));
     }
     vars.extend(observability_env(spec, version)?);
+    if version.at_least(since::V1_5_0) {
+        // On every interface: the kubelet probes it on the pod IP. It serves health only.
+        vars.push(env("WASMCLOUD_HTTP_ADMIN", format!("0.0.0.0:{HOST_ADMIN_PORT}")));
+    }
     if let Some(registry) = &inputs.registry {
         let secret = registry_secret_name(name);
         let key_ref = |key: &str| EnvVarSource {
@@ -326,12 +332,31 @@ fn host_container(
             ..VolumeMount::default()
         });
     }
+    // Hosts from 1.5.0 say themselves when they are ready (connected to the lattice, started).
+    let (version, _) = HostVersion::of(spec);
+    let admin = version.at_least(since::V1_5_0);
     Ok(Container {
         name: HOST_CONTAINER.into(),
         image: Some(spec.host_image()),
         command: Some(vec!["wasmcloud".into()]),
         args: Some(host_args(spec, inputs)?).filter(|args| !args.is_empty()),
         env: Some(host_env(name, spec, inputs)?),
+        ports: admin.then(|| {
+            vec![ContainerPort {
+                name: Some("admin".into()),
+                container_port: HOST_ADMIN_PORT,
+                ..ContainerPort::default()
+            }]
+        }),
+        readiness_probe: admin.then(|| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/readyz".into()),
+                port: IntOrString::String("admin".into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(5),
+            ..Probe::default()
+        }),
         volume_mounts: Some(mounts),
         security_context: Some(container_security()),
         ..Container::default()
