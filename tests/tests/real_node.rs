@@ -1,6 +1,7 @@
 //! The local environment's real node itself: registered Ready with the containerd it runs on, restricted to
-//! its own Node object by NodeRestriction, tainted so that only pods that ask land on it, and unable to pull an
-//! image that was not imported (the pod fails at once, saying why) — nothing is fetched from outside.
+//! its own Node object by NodeRestriction, tainted so that only pods that ask land on it, reachable by the API
+//! server for `kubectl logs` and `exec`, and unable to pull an image that was not imported (the pod fails at
+//! once, saying why) — nothing is fetched from outside.
 
 use std::time::Duration;
 
@@ -123,6 +124,50 @@ async fn an_image_that_was_not_imported_fails_to_pull_at_once_with_the_reason() 
             pods.get("unknown-image").await?.spec.and_then(|s| s.node_name),
             Some(node.name.clone())
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kubectl_logs_and_exec_reach_a_pod_on_the_real_node() {
+    with_namespace("node-logs", |ctx| async move {
+        RealNode::get(&ctx.env)?;
+        let image = RealNode::nats_leaf_image()?;
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker"},
+            "spec": {
+                "nodeSelector": {"type": NODE_TYPE},
+                "tolerations": [{"key": TAINT, "operator": "Exists"}],
+                "containers": [{"name": "nats", "image": image, "imagePullPolicy": "Never", "args": ["-p", "4999"]}],
+            },
+        }))?;
+        pods.create(&PostParams::default(), &pod).await?;
+        let pods = &pods;
+        wait::until("the pod to run", Duration::from_secs(60), || async move {
+            let pod = pods.get("talker").await.map_err(|e| e.to_string())?;
+            match pod.status.and_then(|s| s.phase) {
+                Some(phase) if phase == "Running" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await?;
+        let ns = ctx.namespace.as_str();
+        let env = &ctx.env;
+        // The API server dials the kubelet with a client certificate the kubelet trusts, and trusts its serving one.
+        wait::until("kubectl logs to show the server starting", Duration::from_secs(30), || async move {
+            let output = env.kubectl().args(["logs", "-n", ns, "talker"]).output().map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            if text.contains("Server is ready") {
+                Ok(())
+            } else {
+                Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)))
+            }
+        })
+        .await?;
+        let exec = env.kubectl().args(["exec", "-n", ns, "talker", "--", "/bin/sleep", "0"]).output()?;
+        assert!(exec.status.success(), "kubectl exec: {}", String::from_utf8_lossy(&exec.stderr));
         Ok(())
     })
     .await;

@@ -99,8 +99,28 @@ async fn one_host_from_env() -> anyhow::Result<()> {
         "simulated host {name} ({}) joined lattice {lattice} through {url}",
         host.id
     );
+    // Hosts from 1.5 serve /livez and /readyz on WASMCLOUD_HTTP_ADMIN; the pod's readiness probe asks it.
+    if let Ok(address) = std::env::var("WASMCLOUD_HTTP_ADMIN") {
+        let listener = tokio::net::TcpListener::bind(&address).await?;
+        eprintln!("simulated host: /livez and /readyz on {address}");
+        tokio::spawn(serve_health(listener));
+    }
     wait_for_signal().await?;
     host.stop().await
+}
+
+/// Answers every request with 200: the simulated host is up once it has joined the lattice.
+async fn serve_health(listener: tokio::net::TcpListener) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let mut request = [0_u8; 1024];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n")
+                .await;
+        });
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
