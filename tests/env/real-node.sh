@@ -493,9 +493,9 @@ remove_kube_iptables_chains() {
         "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
       done
       local family=ip; [ "$cmd" = ip6tables ] && family=ip6
+      # Only default policies left, in a table that was not there before up: the kubelet made it.
       if ! grep -qx "table $family $table" "$dir/node/nft-tables.before" 2>/dev/null \
-        && [ -z "$("$cmd" -t "$table" -S | grep -vE '^-P ')" ] \
-        && ! "$cmd" -t "$table" -L -v -n 2>/dev/null | grep -qE '^ *[0-9]+ +[0-9]+ [A-Z]'; then
+        && [ -z "$("$cmd" -t "$table" -S | grep -vE '^-P ')" ]; then
         nft delete table "$family" "$table" 2>/dev/null || true
       fi
     done

@@ -10,6 +10,7 @@ pub mod http_apps;
 pub mod lattice_sim;
 pub mod namespace;
 pub mod pod_hosts;
+pub mod pods;
 pub mod process;
 pub mod real_node;
 pub mod wadm;

@@ -17,6 +17,7 @@ use kube::Api;
 use kube::api::ListParams;
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::pods::{container_id, is_ready};
 use wasmcloud_operator_tests::process::http_get_at;
 use wasmcloud_operator_tests::real_node::{HUB_NATS_URL, ProcessFacts, RealNode};
 use wasmcloud_operator_tests::wait;
@@ -81,22 +82,8 @@ fn selector(release: &str) -> ListParams {
     ListParams::default().labels(&format!("app.kubernetes.io/instance={release}"))
 }
 
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn container_id(pod: &Pod) -> Option<String> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .first()?
-        .container_id
-        .clone()
-}
+/// The container every chart's Deployment runs its binary in.
+const CONTAINER: &str = "operator";
 
 fn restarts(pod: &Pod) -> i32 {
     pod.status
@@ -243,7 +230,7 @@ async fn run_each_chart(ctx: &TestContext) -> anyhow::Result<()> {
         )
         .await?;
 
-        let id = container_id(&pod).ok_or_else(|| anyhow::anyhow!("{chart}: no container ID"))?;
+        let id = container_id(&pod, CONTAINER).ok_or_else(|| anyhow::anyhow!("{chart}: no container ID"))?;
         let facts = node.process_facts(&id)?;
         assert_eq!(
             facts,
@@ -258,7 +245,7 @@ async fn run_each_chart(ctx: &TestContext) -> anyhow::Result<()> {
 
         node.kill_container(&id)?;
         let restarted = one_ready_pod(&pods, &release, "restarted by the kubelet and Ready again", |p| {
-            restarts(p) >= 1 && container_id(p).is_some_and(|new| new != id)
+            restarts(p) >= 1 && container_id(p, CONTAINER).is_some_and(|new| new != id)
         })
         .await?;
         metrics_at(&pod_ip(&restarted)?, 8080).await?;
@@ -304,11 +291,7 @@ async fn run_upgrade(ctx: &TestContext, release: &str) -> anyhow::Result<()> {
         async move {
             wait::until(&format!("two Ready pods on {tag}"), READY_TIMEOUT, || async {
                 let list = pods.list(&selector(release)).await.map_err(|e| e.to_string())?;
-                let ready = list
-                    .items
-                    .iter()
-                    .filter(|p| is_ready(p) && on(p) && p.metadata.deletion_timestamp.is_none())
-                    .count();
+                let ready = list.items.iter().filter(|p| is_ready(p) && on(p)).count();
                 if ready == 2 && list.items.len() == 2 {
                     Ok(list.items)
                 } else {

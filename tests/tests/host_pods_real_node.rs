@@ -16,6 +16,7 @@ use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::pods::{container_id, is_ready};
 use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
 use wasmcloud_operator_tests::real_node::{NODE_TYPE, ProcessFacts, RealNode, TAINT, nats_user_creds};
 use wasmcloud_operator_tests::wait;
@@ -31,26 +32,6 @@ fn host_config(spec: &serde_json::Value) -> anyhow::Result<WasmCloudHostConfig> 
         "apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
         "metadata": {"name": NAME}, "spec": spec,
     }))?)
-}
-
-fn container_id(pod: &Pod, name: &str) -> Option<String> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == name)?
-        .container_id
-        .clone()
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The one Ready host pod on the real node, other than those named in `not`.

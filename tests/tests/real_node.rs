@@ -10,6 +10,7 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 use wasmcloud_operator_tests::namespace::with_namespace;
+use wasmcloud_operator_tests::pods::on_real_node;
 use wasmcloud_operator_tests::real_node::{NODE_TYPE, RealNode, TAINT};
 use wasmcloud_operator_tests::wait;
 
@@ -89,14 +90,10 @@ async fn an_image_that_was_not_imported_fails_to_pull_at_once_with_the_reason() 
     with_namespace("node-pull", |ctx| async move {
         let node = RealNode::get(&ctx.env)?;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let pod: Pod = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unknown-image"},
-            "spec": {
-                "nodeSelector": {"type": NODE_TYPE},
-                "tolerations": [{"key": TAINT, "operator": "Exists"}],
-                "containers": [{"name": "c", "image": "docker.io/library/not-imported-here:1"}],
-            },
-        }))?;
+        let pod = on_real_node(
+            "unknown-image",
+            &json!([{"name": "c", "image": "docker.io/library/not-imported-here:1"}]),
+        )?;
         pods.create(&PostParams::default(), &pod).await?;
         let pods = &pods;
         // The registry is a closed port on 127.0.0.1: the pull fails in well under a registry timeout.
@@ -135,14 +132,10 @@ async fn kubectl_logs_and_exec_reach_a_pod_on_the_real_node() {
         RealNode::get(&ctx.env)?;
         let image = RealNode::nats_leaf_image()?;
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let pod: Pod = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker"},
-            "spec": {
-                "nodeSelector": {"type": NODE_TYPE},
-                "tolerations": [{"key": TAINT, "operator": "Exists"}],
-                "containers": [{"name": "nats", "image": image, "imagePullPolicy": "Never", "args": ["-p", "4999"]}],
-            },
-        }))?;
+        let pod = on_real_node(
+            "talker",
+            &json!([{"name": "nats", "image": image, "imagePullPolicy": "Never", "args": ["-p", "4999"]}]),
+        )?;
         pods.create(&PostParams::default(), &pod).await?;
         let pods = &pods;
         wait::until("the pod to run", Duration::from_secs(60), || async move {
@@ -156,18 +149,33 @@ async fn kubectl_logs_and_exec_reach_a_pod_on_the_real_node() {
         let ns = ctx.namespace.as_str();
         let env = &ctx.env;
         // The API server dials the kubelet with a client certificate the kubelet trusts, and trusts its serving one.
-        wait::until("kubectl logs to show the server starting", Duration::from_secs(30), || async move {
-            let output = env.kubectl().args(["logs", "-n", ns, "talker"]).output().map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            if text.contains("Server is ready") {
-                Ok(())
-            } else {
-                Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)))
-            }
-        })
+        wait::until(
+            "kubectl logs to show the server starting",
+            Duration::from_secs(30),
+            || async move {
+                let output = env
+                    .kubectl()
+                    .args(["logs", "-n", ns, "talker"])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(&output.stdout);
+                if text.contains("Server is ready") {
+                    Ok(())
+                } else {
+                    Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)))
+                }
+            },
+        )
         .await?;
-        let exec = env.kubectl().args(["exec", "-n", ns, "talker", "--", "/bin/sleep", "0"]).output()?;
-        assert!(exec.status.success(), "kubectl exec: {}", String::from_utf8_lossy(&exec.stderr));
+        let exec = env
+            .kubectl()
+            .args(["exec", "-n", ns, "talker", "--", "/bin/sleep", "0"])
+            .output()?;
+        assert!(
+            exec.status.success(),
+            "kubectl exec: {}",
+            String::from_utf8_lossy(&exec.stderr)
+        );
         Ok(())
     })
     .await;

@@ -14,17 +14,6 @@ pub struct HostVersion {
     pub patch: u64,
 }
 
-/// Where the version of a pod's host came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VersionSource {
-    /// `spec.version`, which chooses the image when `spec.image` is not set.
-    Spec,
-    /// The tag of `spec.image` (with an image, `spec.version` is ignored, as the old operator documents).
-    ImageTag,
-    /// An image whose tag is not a version: the newest 1.x contract is assumed.
-    Assumed,
-}
-
 impl HostVersion {
     /// The newest 1.x release whose contract is known; assumed when nothing states a version.
     pub const NEWEST: Self = Self::new(1, 9, 2);
@@ -46,20 +35,15 @@ impl HostVersion {
         parts.next().is_none().then_some(version)
     }
 
-    /// The version the pods of `spec` run: the tag of `spec.image` when there is an image (the newest 1.x
-    /// when that tag is not a version), else `spec.version`.
-    pub fn of(spec: &WasmCloudHostConfigSpec) -> (Self, VersionSource) {
+    /// The version the pods of `spec` run: the tag of `spec.image` when there is an image (`spec.version` is
+    /// then ignored, as the old operator documents; the newest 1.x when the tag is not a version), else
+    /// `spec.version`.
+    pub fn of(spec: &WasmCloudHostConfigSpec) -> Self {
         let stated = match &spec.image {
-            Some(image) => image_tag(image)
-                .and_then(Self::parse)
-                .map(|v| (v, VersionSource::ImageTag)),
-            None => spec
-                .version
-                .as_deref()
-                .and_then(Self::parse)
-                .map(|v| (v, VersionSource::Spec)),
+            Some(image) => image_tag(image).and_then(Self::parse),
+            None => spec.version.as_deref().and_then(Self::parse),
         };
-        stated.unwrap_or((Self::NEWEST, VersionSource::Assumed))
+        stated.unwrap_or(Self::NEWEST)
     }
 
     pub fn at_least(self, minimum: Self) -> bool {

@@ -155,8 +155,8 @@ pub fn host_env(
     name: &str,
     spec: &WasmCloudHostConfigSpec,
     inputs: &Inputs,
+    version: HostVersion,
 ) -> Result<Vec<EnvVar>, InputError> {
-    let (version, _) = HostVersion::of(spec);
     let mut vars = vec![
         env(
             "WASMCLOUD_STRUCTURED_LOGGING_ENABLED",
@@ -287,8 +287,11 @@ fn observability_env(
 
 /// The host's arguments: the collector endpoints (flags in every 1.x; their env variables only from 1.3),
 /// then one `--tls-ca-path` per trusted certificate (from 1.1.0).
-pub fn host_args(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Result<Vec<String>, InputError> {
-    let (version, _) = HostVersion::of(spec);
+pub fn host_args(
+    spec: &WasmCloudHostConfigSpec,
+    inputs: &Inputs,
+    version: HostVersion,
+) -> Result<Vec<String>, InputError> {
     let mut args = Vec::new();
     if let Some(o) = &spec.observability {
         if !o.endpoint.is_empty() {
@@ -332,15 +335,16 @@ fn host_container(
             ..VolumeMount::default()
         });
     }
+    // Read once: every setting below is written for this version (see `host_cli`).
+    let version = HostVersion::of(spec);
     // Hosts from 1.5.0 say themselves when they are ready (connected to the lattice, started).
-    let (version, _) = HostVersion::of(spec);
     let admin = version.at_least(since::V1_5_0);
     Ok(Container {
         name: HOST_CONTAINER.into(),
         image: Some(spec.host_image()),
         command: Some(vec!["wasmcloud".into()]),
-        args: Some(host_args(spec, inputs)?).filter(|args| !args.is_empty()),
-        env: Some(host_env(name, spec, inputs)?),
+        args: Some(host_args(spec, inputs, version)?).filter(|args| !args.is_empty()),
+        env: Some(host_env(name, spec, inputs, version)?),
         ports: admin.then(|| {
             vec![ContainerPort {
                 name: Some("admin".into()),
