@@ -46,6 +46,9 @@ pub struct Inputs {
     pub nats_creds: bool,
     pub registry: Option<RegistryCredentials>,
     pub authorities: Vec<Authority>,
+    /// Every authority's `*.crt` values, in order, as one PEM bundle (certificates are public; only the
+    /// `*.crt` keys are read) for the leaf's TLS remote.
+    pub ca_bundle: String,
     /// Hash of every referenced object's data; a change rolls the hosts.
     pub checksum: String,
 }
@@ -120,6 +123,7 @@ pub fn resolve(spec: &WasmCloudHostConfigSpec, referenced: &Referenced) -> Resul
         }
     };
     let mut authorities = Vec::new();
+    let mut ca_bundle = String::new();
     for authority in &referenced.authorities {
         let (volume, source, data) = match authority {
             ReferencedAuthority::Secret { volume, name, object } => {
@@ -158,6 +162,8 @@ pub fn resolve(spec: &WasmCloudHostConfigSpec, referenced: &Referenced) -> Resul
         }
         for key in &crt_keys {
             hash_part(&mut hasher, &format!("ca/{volume}/{key}"), &data[key]);
+            ca_bundle.push_str(String::from_utf8_lossy(&data[key]).trim_end());
+            ca_bundle.push('\n');
         }
         authorities.push(Authority {
             volume: volume.clone(),
@@ -170,6 +176,7 @@ pub fn resolve(spec: &WasmCloudHostConfigSpec, referenced: &Referenced) -> Resul
         nats_creds,
         registry,
         authorities,
+        ca_bundle,
         checksum: checksum[..16].to_string(),
     })
 }

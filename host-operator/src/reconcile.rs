@@ -121,15 +121,12 @@ async fn apply_children(
         "RoleBinding",
         apply::ensure(&bindings, &desired.role_binding).await?.1,
     );
-    note(
-        "Service",
-        apply::ensure(
-            &Api::<Service>::namespaced(client.clone(), namespace),
-            &desired.service,
-        )
-        .await?
-        .1,
-    );
+    // The leaf Service (port 4222) earlier versions made, as the old operator did: the leaf now listens
+    // inside the pod only, so the Service would reach nothing. Only one this host config controls goes.
+    let services = Api::<Service>::namespaced(client.clone(), namespace);
+    if apply::remove_if_ours(&services, &name).await? {
+        note("Service", Applied::Written);
+    }
 
     let deployments = Api::<Deployment>::namespaced(client.clone(), namespace);
     let daemon_sets = Api::<DaemonSet>::namespaced(client.clone(), namespace);

@@ -32,6 +32,7 @@ fn east_inputs() -> Inputs {
             source: AuthoritySource::Secret("corp-ca".into()),
             crt_keys: vec!["ca.crt".into()],
         }],
+        ca_bundle: "-----BEGIN CERTIFICATE-----\nY29ycC1jYQ==\n-----END CERTIFICATE-----\n".into(),
         checksum: "0123456789abcdef".into(),
     }
 }
@@ -250,7 +251,7 @@ fn daemonset_mode_builds_a_daemon_set_and_children_carry_owner_and_labels() {
     assert!(!config.contains("credentials"));
     for meta in [
         &desired.config_map.metadata,
-        &desired.service.metadata,
+        &desired.service_account.metadata,
         &desired.role.metadata,
     ] {
         assert_eq!(
@@ -269,13 +270,48 @@ fn daemonset_mode_builds_a_daemon_set_and_children_carry_owner_and_labels() {
             ("WasmCloudHostConfig", Some(true))
         );
     }
-    let port = desired
-        .service
-        .spec
-        .and_then(|s| s.ports)
-        .and_then(|p| p.first().cloned())
-        .expect("port");
-    assert_eq!(port.port, 4222);
+    assert!(config.contains("listen: \"127.0.0.1:4222\""), "{config}");
+    let pod = pod(&desired);
+    let leaf = container(&pod, "nats-leaf");
+    assert!(
+        leaf.ports.iter().flatten().all(|p| p.container_port != 4222),
+        "the leaf's client port is not published: {:?}",
+        leaf.ports
+    );
+}
+
+#[test]
+fn a_tls_hub_gets_the_authorities_as_the_leafs_ca_bundle() {
+    let mut whc = fixture("old-operator/quickstart_wasmcloud-host.yaml");
+    whc.spec.version = Some("1.9.2".into()); // CA paths for the host need 1.1.0 or later
+    let inputs = east_inputs();
+    let plain = build::build(&whc, &inputs).expect("builds");
+    let data = plain.config_map.data.as_ref().expect("data");
+    assert!(!data.contains_key("ca.pem"), "a nats:// hub needs no bundle");
+
+    whc.spec.nats_address = "tls://hub.example.com".into();
+    let desired = build::build(&whc, &inputs).expect("builds");
+    let data = desired.config_map.data.as_ref().expect("data");
+    assert_eq!(data["ca.pem"], inputs.ca_bundle);
+    assert!(
+        data["nats.conf"].contains("tls { ca_file: \"/nats/ca.pem\" }"),
+        "{}",
+        data["nats.conf"]
+    );
+    let projected: Vec<String> = pod(&desired)
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.config_map.as_ref())
+        .flat_map(|c| c.items.iter().flatten().map(|i| i.path.clone()))
+        .collect();
+    assert_eq!(
+        projected,
+        ["nats.conf", "ca.pem"],
+        "the leaf gets both files from the ConfigMap"
+    );
 }
 
 #[test]

@@ -324,6 +324,7 @@ fn inputs(with_ca: bool) -> Inputs {
         } else {
             Vec::new()
         },
+        ca_bundle: String::new(),
         checksum: "0123456789abcdef".into(),
     }
 }

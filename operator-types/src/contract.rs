@@ -26,8 +26,6 @@ pub mod labels {
     pub const APP: &str = "wasmcloud.dev/app";
     /// Prefix of the pod label that mirrors each `hostLabels` entry: `host-label.k8s.wasmcloud.dev/<key>`.
     pub const HOST_LABEL_PREFIX: &str = "host-label.k8s.wasmcloud.dev/";
-    /// Marks the leaf Service of a host config (kept from the old operator, which users select on).
-    pub const ROUTE_TO: &str = "wasmcloud.dev/route-to";
 
     /// The pod label that carries a host label, e.g. `zone` → `host-label.k8s.wasmcloud.dev/zone`.
     pub fn host_label(key: &str) -> String {

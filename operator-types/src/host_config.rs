@@ -81,6 +81,13 @@ pub struct WasmCloudHostConfigSpec {
     #[schemars(extend("minLength" = 1, "maxLength" = 512, "pattern" = "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"))]
     pub image: Option<String>,
 
+    /// The wasmCloud version `image` runs, when its tag does not say (`latest`, a digest, a name of one's own),
+    /// as `1.2.3`; the host container is written for it. Default: the newest 1.x this operator knows. A tag
+    /// that is a version wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = "^v?[0-9]+[.][0-9]+[.][0-9]+([-+][A-Za-z0-9._-]*)?$", "maxLength" = 64))]
+    pub image_version: Option<String>,
+
     /// NATS leaf sidecar image (default `nats:2.10-alpine`); include a tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("minLength" = 1, "maxLength" = 512, "pattern" = "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"))]

@@ -150,6 +150,13 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         let operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let spec = json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2, "hostLabels": {"zone": "east"}});
+        let earlier_leaf_service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "east-hosts", "labels": {"app.kubernetes.io/managed-by": "wasmcloud-host-operator"}},
+            "spec": {"ports": [{"name": "nats", "port": 4222, "targetPort": "nats"}]},
+        }))?;
+        Api::<Service>::namespaced(ctx.client.clone(), &ctx.namespace)
+            .create(&PostParams::default(), &earlier_leaf_service)
+            .await?;
         api.create(&PostParams::default(), &host_config("east-hosts", &spec)).await?;
 
         let whc = wait_ready(&api, "east-hosts", "True").await?;
@@ -163,8 +170,10 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         assert!(Api::<ServiceAccount>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
         assert!(Api::<Role>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
         assert!(Api::<RoleBinding>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
-        let service = Api::<Service>::namespaced(client.clone(), ns).get("east-hosts").await?;
-        assert_eq!(service.spec.and_then(|s| s.ports).map(|p| p[0].port), Some(4222));
+        // The leaf listens inside the pod only: the leaf Service an earlier version made (as the old operator
+        // did) is gone, since it would reach nothing.
+        let services = Api::<Service>::namespaced(client.clone(), ns);
+        wait::until_gone(&services, "east-hosts", SETTLE).await?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let pod = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=east-hosts")).await?.items.remove(0);
         assert_eq!(pod.labels()["host-label.k8s.wasmcloud.dev/zone"], "east");

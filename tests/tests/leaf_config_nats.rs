@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use wasmcloud_host_operator::build::leaf_config::{nats_conf, nats_quote};
+use wasmcloud_host_operator::build::leaf_config::{CA_BUNDLE_PATH, RemoteFiles, nats_conf, nats_quote};
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 
@@ -34,8 +34,14 @@ async fn the_generated_leaf_config_parses_in_nats_server_with_odd_characters_in_
     let spec: WasmCloudHostConfigSpec = serde_json::from_value(serde_json::json!({
         "lattice": "blue", "version": "1.4.2", "leafNodeDomain": "le\"af\\\u{7}\u{1b}é$x",
     }))?;
-    for with_creds in [false, true] {
-        let config = nats_conf(&spec, with_creds);
+    for creds in [false, true] {
+        let config = nats_conf(
+            &spec,
+            RemoteFiles {
+                creds,
+                ca_bundle: false,
+            },
+        );
         nats_server_accepts(&env, &config)?
             .map_err(|e| anyhow::anyhow!("nats-server rejected\n{config}\n{e}"))?;
     }
@@ -50,5 +56,56 @@ async fn the_generated_leaf_config_parses_in_nats_server_with_odd_characters_in_
     );
     let ours = format!("port: 4222\nserver_name: {}\n", nats_quote("a\u{7}"));
     nats_server_accepts(&env, &ours)?.map_err(|e| anyhow::anyhow!("{ours}: {e}"))?;
+    Ok(())
+}
+
+/// A self-signed CA certificate (PEM) made with openssl, for a TLS remote's `ca_file`.
+fn ca_certificate(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let cert = dir.join("ca.pem");
+    let output = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", "/CN=test hub CA", "-keyout"])
+        .arg(dir.join("ca.key"))
+        .arg("-out")
+        .arg(&cert)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(cert)
+}
+
+#[tokio::test]
+async fn a_tls_remote_parses_with_and_without_the_authorities_bundle() -> anyhow::Result<()> {
+    let env = TestEnv::get();
+    let spec: WasmCloudHostConfigSpec = serde_json::from_value(serde_json::json!({
+        "lattice": "blue", "version": "1.4.2", "natsAddress": "tls://hub.example.com",
+    }))?;
+    let dir = tempfile::tempdir()?;
+    let cert = ca_certificate(dir.path())?;
+    for ca_bundle in [false, true] {
+        let config = nats_conf(
+            &spec,
+            RemoteFiles {
+                creds: true,
+                ca_bundle,
+            },
+        )
+        // In a pod the bundle is mounted at CA_BUNDLE_PATH; here it is a file of this test.
+        .replace(CA_BUNDLE_PATH, &cert.display().to_string());
+        assert!(config.contains("tls {"), "{config}");
+        nats_server_accepts(&env, &config)?
+            .map_err(|e| anyhow::anyhow!("nats-server rejected\n{config}\n{e}"))?;
+    }
     Ok(())
 }

@@ -28,8 +28,8 @@ result and a test compares it with `kubectl auth can-i --list`). No wildcards.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, patch, delete]
-# The leaf Service; update and delete too because the hosts' Role grants them on Services, and RBAC lets
-# an operator grant only what it holds itself.
+# Services: the leaf Service an earlier version made is deleted; update and delete too because the hosts'
+# Role grants them on Services, and RBAC lets an operator grant only what it holds itself.
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, update, patch, delete]

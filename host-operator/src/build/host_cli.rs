@@ -35,12 +35,14 @@ impl HostVersion {
         parts.next().is_none().then_some(version)
     }
 
-    /// The version the pods of `spec` run: the tag of `spec.image` when there is an image (`spec.version` is
-    /// then ignored, as the old operator documents; the newest 1.x when the tag is not a version), else
-    /// `spec.version`.
+    /// The version the pods of `spec` run. With an `image`: its tag when that is a version, else
+    /// `imageVersion` (which states it for a tag such as `latest`, a digest or a name of one's own); `version`
+    /// is then ignored, as the old operator documents. Without: `version`. Else the newest 1.x.
     pub fn of(spec: &WasmCloudHostConfigSpec) -> Self {
         let stated = match &spec.image {
-            Some(image) => image_tag(image).and_then(Self::parse),
+            Some(image) => image_tag(image)
+                .and_then(Self::parse)
+                .or_else(|| spec.image_version.as_deref().and_then(Self::parse)),
             None => spec.version.as_deref().and_then(Self::parse),
         };
         stated.unwrap_or(Self::NEWEST)
@@ -117,6 +119,43 @@ mod tests {
             ("wasmcloud@sha256:abc", None),
         ] {
             assert_eq!(image_tag(image), tag, "{image}");
+        }
+    }
+
+    #[test]
+    fn a_version_tag_wins_and_image_version_states_what_other_tags_run() {
+        let spec = |image: Option<&str>, version: Option<&str>, image_version: Option<&str>| {
+            WasmCloudHostConfigSpec {
+                image: image.map(str::to_string),
+                version: version.map(str::to_string),
+                image_version: image_version.map(str::to_string),
+                ..serde_json::from_value(serde_json::json!({"lattice": "default"})).expect("a minimal spec")
+            }
+        };
+        let latest = Some("ghcr.io/wasmcloud/wasmcloud:latest");
+        for (image, version, image_version, want) in [
+            (
+                Some("ghcr.io/wasmcloud/wasmcloud:1.4.2"),
+                Some("1.0.4"),
+                Some("1.1.0"),
+                HostVersion::new(1, 4, 2),
+            ),
+            (latest, Some("1.0.4"), None, HostVersion::NEWEST),
+            (latest, Some("1.0.4"), Some("1.1.0"), HostVersion::new(1, 1, 0)),
+            (
+                Some("wasmcloud@sha256:abc"),
+                None,
+                Some("1.2.0"),
+                HostVersion::new(1, 2, 0),
+            ),
+            (None, Some("1.2.0"), Some("1.5.0"), HostVersion::new(1, 2, 0)),
+            (None, None, None, HostVersion::NEWEST),
+        ] {
+            assert_eq!(
+                HostVersion::of(&spec(image, version, image_version)),
+                want,
+                "{image:?} {version:?} {image_version:?}"
+            );
         }
     }
 }

@@ -4,13 +4,22 @@ use std::fmt::Write as _;
 
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 
-/// Client port of the leaf inside the pod (the host connects to 127.0.0.1 on it).
+use crate::inputs::Inputs;
+
+/// Client port of the leaf, on 127.0.0.1 only: the host in the same pod connects there, and nothing that
+/// reaches the pod can use the hub credentials through the leaf.
 pub const LEAF_CLIENT_PORT: i32 = 4222;
-/// HTTP monitoring port of the leaf (readiness probe).
+/// HTTP monitoring port of the leaf (readiness probe), on every address (the kubelet probes the pod IP; a bare
+/// `http_port` would follow `listen` onto 127.0.0.1). It serves read-only state, never the hub credentials.
 pub const LEAF_MONITOR_PORT: i32 = 8222;
 /// Where the config and the credentials are mounted (the old operator's paths).
 pub const CONFIG_PATH: &str = "/nats/nats.conf";
 pub const CREDS_PATH: &str = "/nats/nats.creds";
+/// The certificate authorities of `certificates.authorities`, as one PEM bundle, for a TLS remote.
+pub const CA_BUNDLE_PATH: &str = "/nats/ca.pem";
+/// The ConfigMap keys of the config and of the bundle.
+pub const CONFIG_KEY: &str = "nats.conf";
+pub const CA_BUNDLE_KEY: &str = "ca.pem";
 /// JetStream's store, on an emptyDir (the root filesystem is read-only).
 pub const STORE_DIR: &str = "/data/jetstream";
 
@@ -55,24 +64,56 @@ pub fn nats_quote(text: &str) -> String {
     quoted
 }
 
+/// What the leaf's remote uses besides its URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteFiles {
+    /// `secretName` holds credentials: mounted at [`CREDS_PATH`].
+    pub creds: bool,
+    /// `certificates.authorities` hold certificates: bundled at [`CA_BUNDLE_PATH`].
+    pub ca_bundle: bool,
+}
+
+impl RemoteFiles {
+    /// The files the leaf of `spec` gets from `inputs`: the authorities' bundle only for a TLS remote.
+    pub fn of(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Self {
+        Self {
+            creds: inputs.nats_creds,
+            ca_bundle: remote_uses_tls(spec) && !inputs.ca_bundle.is_empty(),
+        }
+    }
+}
+
+/// Whether the remote must use TLS: a `tls://` address. A `tls://` URL alone does not make nats-server use
+/// TLS on a leaf remote; a `tls` block does.
+pub fn remote_uses_tls(spec: &WasmCloudHostConfigSpec) -> bool {
+    remote_url(&spec.nats_address, spec.nats_leafnode_port).starts_with("tls://")
+}
+
 /// The complete `nats.conf`; every string through [`nats_quote`].
-pub fn nats_conf(spec: &WasmCloudHostConfigSpec, with_creds: bool) -> String {
+pub fn nats_conf(spec: &WasmCloudHostConfigSpec, files: RemoteFiles) -> String {
     let quote = |s: &str| nats_quote(s);
     let url = remote_url(&spec.nats_address, spec.nats_leafnode_port);
-    let credentials = if with_creds {
-        format!("\n      credentials: {}", quote(CREDS_PATH))
-    } else {
-        String::new()
-    };
+    let mut remote = format!("url: {}", quote(&url));
+    if files.creds {
+        let _ = write!(remote, "\n      credentials: {}", quote(CREDS_PATH));
+    }
+    if remote_uses_tls(spec) {
+        // The hub's certificate is checked against the authorities when there are any, else the system's.
+        let ca = if files.ca_bundle {
+            format!(" ca_file: {} ", quote(CA_BUNDLE_PATH))
+        } else {
+            String::new()
+        };
+        let _ = write!(remote, "\n      tls {{{ca}}}");
+    }
     format!(
         "# Written by wasmcloud-host-operator; changes here are overwritten.\n\
-         port: {LEAF_CLIENT_PORT}\n\
-         http_port: {LEAF_MONITOR_PORT}\n\
+         listen: \"127.0.0.1:{LEAF_CLIENT_PORT}\"\n\
+         http: \"0.0.0.0:{LEAF_MONITOR_PORT}\"\n\
          jetstream {{\n  domain: {domain}\n  store_dir: {store}\n}}\n\
-         leafnodes {{\n  remotes: [\n    {{\n      url: {url}{credentials}\n    }}\n  ]\n}}\n",
+         leafnodes {{\n  remotes: [\n    {{\n      {remote}\n    }}\n  ]\n}}\n",
         domain = quote(&spec.leaf_node_domain),
         store = quote(STORE_DIR),
-        url = quote(&url),
     )
 }
 
@@ -120,18 +161,48 @@ mod tests {
     fn config_carries_domain_remote_and_creds_only_when_present() {
         let spec =
             spec(&serde_json::json!({"leafNodeDomain": "east-leaf", "natsAddress": "nats://hub:7433"}));
-        let without = nats_conf(&spec, false);
+        let without = nats_conf(&spec, RemoteFiles::default());
         assert!(without.contains("domain: \"east-leaf\""), "{without}");
         assert!(without.contains("url: \"nats://hub:7433\""), "{without}");
-        assert!(without.contains("http_port: 8222"));
+        assert!(
+            without.contains("http: \"0.0.0.0:8222\""),
+            "the kubelet probes the pod IP: {without}"
+        );
+        assert!(
+            without.contains("listen: \"127.0.0.1:4222\""),
+            "clients only from inside the pod: {without}"
+        );
         assert!(!without.contains("credentials"));
-        let with = nats_conf(&spec, true);
+        assert!(!without.contains("tls"), "{without}");
+        let with = nats_conf(
+            &spec,
+            RemoteFiles {
+                creds: true,
+                ca_bundle: true,
+            },
+        );
         assert!(with.contains("credentials: \"/nats/nats.creds\""), "{with}");
+        assert!(!with.contains("ca_file"), "a nats:// remote uses no TLS: {with}");
+    }
+
+    #[test]
+    fn a_tls_address_makes_the_remote_use_tls_with_the_authorities() {
+        let spec = spec(&serde_json::json!({"natsAddress": "tls://hub.example.com"}));
+        let system = nats_conf(&spec, RemoteFiles::default());
+        assert!(system.contains("tls {}"), "{system}");
+        let private = nats_conf(
+            &spec,
+            RemoteFiles {
+                creds: false,
+                ca_bundle: true,
+            },
+        );
+        assert!(private.contains("tls { ca_file: \"/nats/ca.pem\" }"), "{private}");
     }
 
     #[test]
     fn odd_characters_cannot_break_out_of_a_string() {
         let spec = spec(&serde_json::json!({"leafNodeDomain": "a\"}\nhack {"}));
-        assert!(nats_conf(&spec, false).contains(r#"domain: "a\"}\nhack {""#));
+        assert!(nats_conf(&spec, RemoteFiles::default()).contains(r#"domain: "a\"}\nhack {""#));
     }
 }

@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
-use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
+use wasmcloud_operator_types::{WasmCloudHostConfig, WasmCloudHostConfigSpec};
 
 use crate::errors::InputError;
 use crate::inputs::Inputs;
@@ -28,7 +27,6 @@ pub struct Desired {
     pub service_account: ServiceAccount,
     pub role: Role,
     pub role_binding: RoleBinding,
-    pub service: Service,
     /// The registry credentials the hosts read through secretKeyRef (only with `registryCredentialsSecret`).
     pub registry_secret: Option<Secret>,
     pub workload: Workload,
@@ -95,18 +93,10 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
         ])),
         ..Secret::default()
     });
-    let mut service_meta = meta();
-    service_meta
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(labels::ROUTE_TO.into(), "true".into());
     Ok(Desired {
         config_map: ConfigMap {
             metadata: meta(),
-            data: Some(BTreeMap::from([(
-                "nats.conf".to_string(),
-                leaf_config::nats_conf(spec, inputs.nats_creds),
-            )])),
+            data: Some(config_map_data(spec, inputs)),
             ..ConfigMap::default()
         },
         service_account: ServiceAccount {
@@ -139,24 +129,22 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
                 api_group: None,
             }]),
         },
-        service: Service {
-            metadata: service_meta,
-            spec: Some(ServiceSpec {
-                selector: Some(pod::selector_labels(&name)),
-                ports: Some(vec![ServicePort {
-                    name: Some("nats".into()),
-                    port: leaf_config::LEAF_CLIENT_PORT,
-                    target_port: Some(IntOrString::String("nats".into())),
-                    protocol: Some("TCP".into()),
-                    ..ServicePort::default()
-                }]),
-                ..ServiceSpec::default()
-            }),
-            status: None,
-        },
         registry_secret,
         workload,
     })
+}
+
+/// The leaf's `nats.conf`, and the authorities' bundle when its remote uses TLS.
+fn config_map_data(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> BTreeMap<String, String> {
+    let files = leaf_config::RemoteFiles::of(spec, inputs);
+    let mut data = BTreeMap::from([(
+        leaf_config::CONFIG_KEY.to_string(),
+        leaf_config::nats_conf(spec, files),
+    )]);
+    if files.ca_bundle {
+        data.insert(leaf_config::CA_BUNDLE_KEY.to_string(), inputs.ca_bundle.clone());
+    }
+    data
 }
 
 /// Name, namespace, labels and the controller owner reference every child carries.

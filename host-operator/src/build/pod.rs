@@ -16,7 +16,10 @@ use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 use wasmcloud_operator_types::contract::{annotations, host_labels, labels};
 
 use super::host_cli::{self, HostVersion, since};
-use super::leaf_config::{CONFIG_PATH, CREDS_PATH, LEAF_CLIENT_PORT, LEAF_MONITOR_PORT};
+use super::leaf_config::{
+    CA_BUNDLE_KEY, CA_BUNDLE_PATH, CONFIG_KEY, CONFIG_PATH, CREDS_PATH, LEAF_CLIENT_PORT, LEAF_MONITOR_PORT,
+    RemoteFiles,
+};
 use super::merge;
 use crate::errors::InputError;
 use crate::inputs::{AuthoritySource, Inputs, NATS_CREDS_KEY};
@@ -373,18 +376,12 @@ fn leaf_container(spec: &WasmCloudHostConfigSpec, _inputs: &Inputs) -> Container
         image: Some(spec.nats_leaf_image().to_string()),
         image_pull_policy: Some("IfNotPresent".into()),
         args: Some(vec!["-js".into(), "--config".into(), CONFIG_PATH.into()]),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("nats".into()),
-                container_port: LEAF_CLIENT_PORT,
-                ..ContainerPort::default()
-            },
-            ContainerPort {
-                name: Some("monitor".into()),
-                container_port: LEAF_MONITOR_PORT,
-                ..ContainerPort::default()
-            },
-        ]),
+        // Only the monitor port: the client port listens on 127.0.0.1 (see `leaf_config`).
+        ports: Some(vec![ContainerPort {
+            name: Some("monitor".into()),
+            container_port: LEAF_MONITOR_PORT,
+            ..ContainerPort::default()
+        }]),
         volume_mounts: Some(vec![
             VolumeMount {
                 name: NATS_VOLUME.into(),
@@ -429,11 +426,7 @@ fn volumes(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Vec<V
     let mut sources = vec![VolumeProjection {
         config_map: Some(ConfigMapProjection {
             name: name.to_string(),
-            items: Some(vec![KeyToPath {
-                key: "nats.conf".into(),
-                path: file_name(CONFIG_PATH),
-                mode: None,
-            }]),
+            items: Some(config_map_items(spec, inputs)),
             optional: Some(false),
         }),
         ..VolumeProjection::default()
@@ -494,6 +487,23 @@ fn volumes(name: &str, spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Vec<V
         volumes.push(volume);
     }
     volumes
+}
+
+/// The leaf's files from the host config's ConfigMap: the config, and the CA bundle of a TLS remote.
+fn config_map_items(spec: &WasmCloudHostConfigSpec, inputs: &Inputs) -> Vec<KeyToPath> {
+    let mut items = vec![KeyToPath {
+        key: CONFIG_KEY.into(),
+        path: file_name(CONFIG_PATH),
+        mode: None,
+    }];
+    if RemoteFiles::of(spec, inputs).ca_bundle {
+        items.push(KeyToPath {
+            key: CA_BUNDLE_KEY.into(),
+            path: file_name(CA_BUNDLE_PATH),
+            mode: None,
+        });
+    }
+    items
 }
 
 fn file_name(path: &str) -> String {
