@@ -72,11 +72,13 @@ impl Host {
         ))
     }
 
-    /// Whether this host runs the provider `image` for application `app`.
+    /// Whether this host runs the provider `image` for application `app`. A host names a built-in provider
+    /// (`wasmcloud+builtin://http-server` in the manifest) by its name alone (`http-server`).
     pub fn serves(&self, app: &str, image: &str) -> bool {
+        let builtin = image.strip_prefix(BUILTIN_SCHEME);
         self.providers
             .values()
-            .any(|p| p.image == image && p.app.as_deref() == Some(app))
+            .any(|p| (p.image == image || builtin == Some(p.image.as_str())) && p.app.as_deref() == Some(app))
     }
 
     /// Same labels and providers (the time it was last seen aside).
@@ -225,6 +227,9 @@ pub fn host_of_inventory(data: &Value, now: Instant) -> Host {
     host
 }
 
+/// How a manifest names a provider built into the host.
+const BUILTIN_SCHEME: &str = "wasmcloud+builtin://";
+
 fn labels_of(data: &Value) -> BTreeMap<String, String> {
     data.get("labels")
         .and_then(Value::as_object)
@@ -269,6 +274,21 @@ mod tests {
               {"type": "daemonscaler", "properties": {"instances": 1}},
               {"type": "link", "properties": {"namespace": "wasi", "package": "http", "interfaces": ["incoming-handler"],
                "source": {"config": [{"name": "c", "properties": {"address": address}}]}}}]}]}})
+    }
+
+    #[test]
+    fn a_builtin_provider_is_named_without_its_scheme_in_a_hosts_inventory() {
+        // As a real 1.9 host (wasmcloud-host 0.27.1) reports the built-in HTTP server in its heartbeat.
+        let heartbeat = json!({"host_id": "N1", "labels": {}, "providers": [{
+            "id": "shop-httpserver", "image_ref": "http-server", "annotations": {APP_ANNOTATION: "shop"}}]});
+        let host = host_of_inventory(&heartbeat, Instant::now());
+        assert!(host.serves("shop", "wasmcloud+builtin://http-server"));
+        assert!(!host.serves("shop", "wasmcloud+builtin://messaging-nats"));
+        assert!(!host.serves("other", "wasmcloud+builtin://http-server"));
+        assert!(
+            !host.serves("shop", "http-server:1"),
+            "only the builtin scheme is stripped"
+        );
     }
 
     #[test]

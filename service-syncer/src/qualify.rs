@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The wasmCloud HTTP server provider's image, without tag.
-pub const DEFAULT_HTTP_SERVER_IMAGES: &[&str] = &["ghcr.io/wasmcloud/http-server"];
+/// The wasmCloud HTTP server: the provider's image (any tag), and the host's built-in server (hosts from 1.5.0
+/// with the `builtin-http-server` feature).
+pub const DEFAULT_HTTP_SERVER_IMAGES: &[&str] =
+    &["ghcr.io/wasmcloud/http-server", "wasmcloud+builtin://http-server"];
 
 /// How the Service finds its pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +257,20 @@ mod tests {
             {"name": "web", "type": "component", "properties": {"image": "r/web:1"}},
             {"name": "httpserver", "type": "capability", "properties": {"image": image}, "traits": provider_traits}
         ]}})
+    }
+
+    #[test]
+    fn the_hosts_builtin_http_server_qualifies_by_default() {
+        let app = qualify(
+            &manifest(&json!([link("0.0.0.0:8080")]), "wasmcloud+builtin://http-server"),
+            &patterns(),
+        )
+        .expect("qualifies")
+        .expect("serves HTTP");
+        assert_eq!(
+            (app.port, app.image.as_str()),
+            (8080, "wasmcloud+builtin://http-server")
+        );
     }
 
     fn link(address: &str) -> Value {
