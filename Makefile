@@ -101,10 +101,11 @@ images-docker: ## The same three images with $(CONTAINER_TOOL) from the generate
 ##@ Local environment
 
 .PHONY: tools
-tools: ## Build (or reuse from the cache) the control plane and node, kwok, helm, nats-server, CoreDNS and the wadm runner.
+tools: ## Build (or reuse from the cache) the control plane and node, kwok, helm, nats-server, CoreDNS, the wadm runner and the real wasmCloud host.
 	$(ENV)/build-tools.sh >/dev/null
 	$(ENV)/build-coredns.sh >/dev/null
 	$(ENV)/build-wadm.sh >/dev/null
+	$(ENV)/build-host.sh >/dev/null
 
 .PHONY: dev-up
 dev-up: tools ## Start the local environment (API server, kwok, NATS, wadm) in .dev/ and print how to use it.

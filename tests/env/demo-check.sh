@@ -36,6 +36,10 @@ expect "the application is Deployed" '^application[^ ]*/hello-world +Deployed '
 expect "the application is Ready" '^ *Application/hello-world:.* Ready=True\('
 expect "the application's Service" '^service/hello-world +ClusterIP +10\.'
 expect "the Service's EndpointSlice with endpoints" '^endpointslice[^ ]*/hello-world-[a-z0-9]+ +IPv4 +[0-9]+ +10\.'
+expect "real hosts Ready on the real node" '^ *WasmCloudHostConfig/real-hosts:.* Ready=True\('
+expect "a real host pod running on the real node" '^real-hosts-[a-z0-9-]+ +2/2 +Running .* wasmcloud-real-node '
+expect "the real hosts' application is Deployed" '^application[^ ]*/hello-real +Deployed '
+expect "an HTTP answer from the component through the Service" '^hello from wasmCloud: /$'
 
 # The operators ran as their charts' ServiceAccounts: nothing they needed may have been refused.
 for log in "$dir"/logs/wasmcloud-*.log; do
@@ -54,7 +58,7 @@ leftovers=$(IP_FORWARD_BEFORE=$ip_forward_before "$(dirname "$0")/env.sh" leftov
 elapsed=$((SECONDS - started))
 if [ "${#failures[@]}" -eq 0 ]; then
   rm -rf "$dir"
-  echo "demo-check: make demo showed Ready hosts, a Deployed application and its Service; make demo-down stopped everything"
+  echo "demo-check: make demo showed Ready hosts, Deployed applications, their Services and an HTTP answer from real hosts; make demo-down stopped everything"
   echo "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in ${elapsed}s"
   exit 0
 fi

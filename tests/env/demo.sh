@@ -36,6 +36,10 @@ EXAMPLES=$root/tests/fixtures/demo/demo.yaml
 DEMO_NS=wasmcloud-demo
 HOSTS=demo-hosts
 APP=hello-world
+# With a local real node: real wasmCloud hosts and an app they serve (tests/fixtures/demo/real-hosts.yaml).
+REAL_EXAMPLES=$root/tests/fixtures/demo/real-hosts.yaml
+REAL_HOSTS=real-hosts
+REAL_APP=hello-real
 # chart → the binary it runs
 CHARTS="host-operator app-status-bridge service-syncer"
 # Where the operator images go in the real node (env.sh operator-images), and the real node's taint.
@@ -114,6 +118,20 @@ binaries() { local c; for c in $CHARTS; do echo "wasmcloud-$c"; done; }
 
 show_conditions() {
   "$kubectl" get wasmcloudhostconfigs.k8s.wasmcloud.dev,applications.core.oam.dev -n "$DEMO_NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}:{range .status.conditions[*]} {.type}={.status}({.reason}){end}{"\n"}{end}'
+}
+
+# real_hosts_available: the local environment's real node runs the operators and has the real host image.
+real_hosts_available() {
+  [ "$operators" = pods ] && [ "$(cat "$dir/demo-cluster")" = local ] && [ -n "${REAL_NODE_HOST_IMAGE:-}" ]
+}
+
+# real_app_answers: GET / through the real app's Service ClusterIP (kube-proxy) is answered by the component;
+# the answer is kept in DIR/real-app.http.
+real_app_answers() {
+  local address
+  address=$("$kubectl" get svc "$REAL_APP" -n "$DEMO_NS" -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}') || return 1
+  curl -fsS --max-time 5 "http://$address/" >"$dir/real-app.http" || return 1
+  grep -q "hello from wasmCloud" "$dir/real-app.http" && echo "$address" >"$dir/real-app.address"
 }
 
 # Ready endpoints (pod names) of the app's Service(s).
@@ -245,6 +263,8 @@ choose_cluster() {
     progress "tool build" "$dir/tools-bin" "$here/build-tools.sh"
     log "building (or reusing) the wadm runner (first run: about 10 min on 2 cores)"
     progress "wadm runner build" /dev/null "$here/build-wadm.sh"
+    log "building (or reusing) the real wasmCloud host (first run: about 25 min on 2 cores)"
+    progress "wasmCloud host build" /dev/null "$here/build-host.sh"
     "$here/env.sh" up "$dir"
   fi
   # shellcheck disable=SC1091
@@ -309,6 +329,16 @@ up() {
   wait_for "Application $APP Deployed" \
     "$kubectl" wait --for=jsonpath='{.status.phase}'=Deployed "applications.core.oam.dev/$APP" -n "$DEMO_NS" --timeout=5s
   wait_for "the Service of $APP with ready endpoints" app_endpoints
+  if real_hosts_available; then
+    log "kubectl apply -f tests/fixtures/demo/real-hosts.yaml (image $REAL_NODE_HOST_IMAGE)"
+    sed -e "s|@HOST_IMAGE@|$REAL_NODE_HOST_IMAGE|" -e "s|@LEAF_IMAGE@|$REAL_NODE_NATS_IMAGE|" \
+        -e "s|@COMPONENT@|$REAL_NODE_HTTP_COMPONENT|" "$REAL_EXAMPLES" | "$kubectl" apply -f - >&2
+    wait_for "WasmCloudHostConfig $REAL_HOSTS Ready (real hosts on the real node)" \
+      "$kubectl" wait --for=condition=Ready "wasmcloudhostconfigs.k8s.wasmcloud.dev/$REAL_HOSTS" -n "$DEMO_NS" --timeout=5s
+    wait_for "Application $REAL_APP Deployed" \
+      "$kubectl" wait --for=jsonpath='{.status.phase}'=Deployed "applications.core.oam.dev/$REAL_APP" -n "$DEMO_NS" --timeout=5s
+    wait_for "an HTTP answer from $REAL_APP through its Service" real_app_answers
+  fi
   save_pod_logs
   log "the demo is up after $((SECONDS - started))s"
 
@@ -319,6 +349,14 @@ up() {
     echo
     echo "\$ kubectl get pods -n $NAMESPACE -o wide"
     "$kubectl" get pods -n "$NAMESPACE" -o wide
+  fi
+  if real_hosts_available; then
+    echo
+    echo "\$ kubectl get pods -n $DEMO_NS -l app.kubernetes.io/instance=$REAL_HOSTS -o wide"
+    "$kubectl" get pods -n "$DEMO_NS" -l "app.kubernetes.io/instance=$REAL_HOSTS" -o wide
+    echo
+    echo "\$ curl http://$(cat "$dir/real-app.address")/   # Service $REAL_APP: real hosts, the wasi:http component"
+    cat "$dir/real-app.http"
   fi
   echo
   echo "Conditions:"

@@ -23,7 +23,7 @@
 #                      IP_FORWARD_BEFORE is net.ipv4.ip_forward as it was before up
 #
 # DIR/env holds KUBECONFIG, NATS_URL, NATS_MONITOR_URL, TOOLS_BIN and the real node's settings, ready to `source`.
-# Tools come from build-tools.sh and build-wadm.sh (cached outside the clone).
+# Tools come from build-tools.sh, build-wadm.sh, build-coredns.sh and build-host.sh (cached outside the clone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -153,12 +153,14 @@ start_nats() {
 }
 
 # write_nats_conf PORT MONITOR_PORT LEAF_PORT ADDRESS
+# The hub's JetStream domain is `default`, as in the old operator's quickstart NATS (and the default
+# `jetstreamDomain` of a host config): hosts behind a leaf create their buckets there.
 write_nats_conf() {
   cat >"$dir/nats.conf" <<CONF
 server_name: local-hub
 listen: $4:$1
 http: 127.0.0.1:$2
-jetstream { store_dir: "$dir/nats" }
+jetstream { store_dir: "$dir/nats", domain: "default" }
 leafnodes { listen: "$4:$3" }
 CONF
 }
@@ -223,6 +225,9 @@ up() {
   if [ "${REAL_NODE:-on}" = off ]; then unavailable="turned off (REAL_NODE=off)"; else unavailable=$(real_node_unavailable); fi
   if [ -z "$unavailable" ]; then
     COREDNS_BIN=$("$here/build-coredns.sh" | tail -1)
+    WASMCLOUD_HOST_BUILD=$("$here/build-host.sh" | tail -1)
+    # The tag is the contract's version (what the host-operator writes the container for) and the build.
+    WASMCLOUD_HOST_IMAGE=localhost/wasmcloud-test/wasmcloud-host:1.9.2-${WASMCLOUD_HOST_BUILD##*-}
     real_node_pki
     real_node_network_up "$api_port" "$nats_port" "$nats_leaf"
     listen=0.0.0.0
@@ -296,6 +301,9 @@ export REAL_NODE_UNAVAILABLE=$(printf '%q' "$unavailable")
 export REAL_NODE_NAME=$REAL_NODE_NAME
 export REAL_NODE_CONTAINERD=$dir/node/containerd.sock
 export REAL_NODE_NATS_IMAGE=$NATS_IMAGE
+export REAL_NODE_HOST_IMAGE=${WASMCLOUD_HOST_IMAGE:-}
+export REAL_NODE_HTTP_COMPONENT=$HTTP_HELLO_COMPONENT
+export WASMCLOUD_HOST_BIN=${WASMCLOUD_HOST_BUILD:+$WASMCLOUD_HOST_BUILD/wasmcloud}
 export NATS_LEAFNODE_PORT=$nats_leaf
 export KUBECONFIG=$dir/kubeconfig
 export NATS_URL=nats://127.0.0.1:$nats_port
@@ -332,6 +340,8 @@ stop() { # stop NAME: SIGTERM, up to 10 s to exit, then SIGKILL
 
 down() {
   [ -d "$dir/pids" ] || return 0
+  # Absolute: the real node's mounts are found by their absolute paths in /proc/self/mounts.
+  dir=$(cd "$dir" && pwd)
   local base="wadm nats-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
   local node="coredns kube-proxy kubelet containerd" f name
   # Whatever runs on top of the environment (operators, simulated hosts) goes first, then the real node.

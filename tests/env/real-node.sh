@@ -25,6 +25,7 @@ KWOK_NODE_CIDR=10.1.0.0/24            # kwok nodes' InternalIPs: API data, kept 
 root=$(cd "$here/../.." && pwd)
 PAUSE_IMAGE=localhost/wasmcloud-test/pause:1
 NATS_IMAGE=localhost/wasmcloud-test/nats-server:$NATS_SERVER_VERSION
+HTTP_HELLO_COMPONENT=file:///opt/wasmcloud/components/http_hello.wasm   # in the wasmcloud-host image
 CLUSTER_DNS=${SERVICE_CIDR%.*}.10     # the kube-dns Service's ClusterIP
 # Debian packages the real node runs on (installed by real_node_install when missing, as root).
 REAL_NODE_PACKAGES="containerd runc containernetworking-plugins nftables conntrack iproute2 busybox-static"
@@ -229,6 +230,15 @@ env_images() {
     --add "$bin/nats-server:/usr/local/bin/nats-server" --add "$(command -v busybox):/bin/sleep" \
     --entrypoint /usr/local/bin/nats-server >/dev/null
   import_images "$out/pause.tar" "$out/nats.tar"
+  # The real wasmCloud host (build-host.sh) as the `wasmcloud` command, with the wasi:http component its
+  # pods start from a file (WASMCLOUD_ALLOW_FILE_LOAD): nothing is pulled.
+  python3 "$root/images/build.py" image --ref "$WASMCLOUD_HOST_IMAGE" --out "$out/wasmcloud-host.tar" \
+    --base debian-cc --user 65532:65532 --add "$WASMCLOUD_HOST_BUILD/wasmcloud:/usr/local/bin/wasmcloud" \
+    --add "$WASMCLOUD_HOST_BUILD/http_hello.wasm:${HTTP_HELLO_COMPONENT#file://}:0644" \
+    --entrypoint /usr/local/bin/wasmcloud \
+    --label "org.opencontainers.image.description=wasmCloud host: crates.io wasmcloud-host 0.27.1 behind the 1.9.x command line (tests/host-runner)" \
+    >/dev/null || die "could not build the wasmcloud-host image"
+  import_images "$out/wasmcloud-host.tar"
 }
 
 # load_operator_images BIN_DIR TAG: the three operator images (images/build.py, the same recipe as

@@ -186,11 +186,29 @@ pub async fn http_get_at(host: &str, port: u16, path: &str) -> anyhow::Result<(u
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    let body = if chunked { dechunk(body)? } else { body.to_string() };
     Ok((code, body))
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body: hex size lines, each followed by that many bytes.
+fn dechunk(mut rest: &str) -> anyhow::Result<String> {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest
+            .split_once("\r\n")
+            .ok_or_else(|| anyhow::anyhow!("a chunked body without a size line"))?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        anyhow::ensure!(after.len() >= size + 2, "a chunk shorter than its size {size}");
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
 }
 
 /// What the binaries are told to bind: any free port, chosen by the kernel at bind time.

@@ -74,6 +74,23 @@ impl RealNode {
         std::env::var("REAL_NODE_NATS_IMAGE").map_err(|_| anyhow::anyhow!("REAL_NODE_NATS_IMAGE is not set"))
     }
 
+    /// The real wasmCloud host image the environment built (tests/host-runner: the crates.io host runtime
+    /// behind the 1.9.x command line; its tag starts with that version), for `image` of a host config.
+    pub fn wasmcloud_host_image() -> anyhow::Result<String> {
+        std::env::var("REAL_NODE_HOST_IMAGE")
+            .ok()
+            .filter(|image| !image.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!("REAL_NODE_HOST_IMAGE is not set: the environment predates real hosts")
+            })
+    }
+
+    /// The wasi:http component inside the host image (tests/http-hello), as a `file://` reference.
+    pub fn http_component() -> anyhow::Result<String> {
+        std::env::var("REAL_NODE_HTTP_COMPONENT")
+            .map_err(|_| anyhow::anyhow!("REAL_NODE_HTTP_COMPONENT is not set"))
+    }
+
     /// The lattice-host simulator (TEST DOUBLE) as a host image (`image` of a host config), built by
     /// `env.sh simulated-host-image` with `tag` (once per tag and test process).
     pub fn simulated_host_image(&self, tag: &str) -> anyhow::Result<String> {

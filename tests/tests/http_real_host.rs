@@ -1,0 +1,218 @@
+//! An HTTP request served end to end by real wasmCloud hosts on the real node: a WasmCloudHostConfig whose
+//! pods run the real host runtime (the `wasmcloud-host` image: crates.io wasmcloud-host 0.27.1 behind the 1.9.x
+//! command line) and the real leaf, ready through the host's own `/readyz`; an Application (put and deployed
+//! by the app-status-bridge) that runs the wasi:http component and the host's built-in HTTP server; and the
+//! service-syncer's Service, reached at its ClusterIP through kube-proxy. A daemon app gets a selector Service
+//! over every host pod; a spread app gets EndpointSlices listing exactly the pod whose host runs its server,
+//! and every request through that Service is answered.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use wasmcloud_operator_tests::http_apps::{lattice, wait_endpoint_pods, wait_service};
+use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
+use wasmcloud_operator_tests::pods::is_ready;
+use wasmcloud_operator_tests::process::{http_get_at, start_in_namespace};
+use wasmcloud_operator_tests::real_node::{NODE_TYPE, RealNode, TAINT};
+use wasmcloud_operator_tests::wait;
+use wasmcloud_operator_types::{Application, ApplicationPhase, WasmCloudHostConfig};
+
+const HOSTS: &str = "real-wasmcloud";
+/// Host start (NATS, JetStream buckets) and component compilation take a few seconds each on 2 cores.
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// An Application for `lattice`: the component on every host, the built-in HTTP server on `address` under
+/// `scaler`.
+fn hello_app(
+    name: &str,
+    lattice: &str,
+    component: &str,
+    scaler: &Value,
+    address: &str,
+) -> anyhow::Result<Application> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+        "metadata": {"name": name, "annotations": {"k8s.wasmcloud.dev/lattice": lattice}},
+        "spec": {"components": [
+            {"name": "hello", "type": "component", "properties": {"image": component},
+             "traits": [{"type": "daemonscaler", "properties": {"instances": 1}}]},
+            {"name": "httpserver", "type": "capability",
+             "properties": {"image": "wasmcloud+builtin://http-server"},
+             "traits": [scaler, {"type": "link", "properties": {
+                 "target": {"name": "hello"}, "namespace": "wasi", "package": "http",
+                 "interfaces": ["incoming-handler"],
+                 "source": {"config": [{"name": format!("{name}-http"), "properties": {"address": address}}]}}}]}
+        ]}
+    }))?)
+}
+
+/// Waits for `count` Ready host pods, all on the real node; returns their names.
+async fn ready_host_pods(
+    ctx: &TestContext,
+    node: &RealNode,
+    count: usize,
+) -> anyhow::Result<BTreeSet<String>> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let pods = &pods;
+    wait::until("Ready real host pods on the real node", TIMEOUT, || async move {
+        let list = pods
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={HOSTS}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        let ready: BTreeSet<String> = list
+            .items
+            .iter()
+            .filter(|p| is_ready(p))
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.name.as_str()))
+            .map(ResourceExt::name_any)
+            .collect();
+        if ready.len() == count && list.items.len() == count {
+            Ok(ready)
+        } else {
+            Err(format!(
+                "{} of {} Ready on the real node: {:?}",
+                ready.len(),
+                list.items.len(),
+                list.items
+                    .iter()
+                    .map(|p| (p.name_any(), p.status.as_ref().map(|s| &s.container_statuses)))
+                    .collect::<Vec<_>>()
+            ))
+        }
+    })
+    .await
+}
+
+/// Waits for the Application's phase to be `Deployed` (the bridge mirrors wadm's status).
+async fn deployed(ctx: &TestContext, name: &str) -> anyhow::Result<()> {
+    let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait::for_object(&api, name, TIMEOUT, |app: Option<&Application>| {
+        app.and_then(|a| a.status.as_ref()).and_then(|s| s.phase) == Some(ApplicationPhase::Deployed)
+    })
+    .await
+    .map(drop)
+}
+
+/// The Service's ClusterIP and first port.
+fn cluster_address(service: &Service) -> anyhow::Result<(String, u16)> {
+    let spec = service.spec.as_ref().ok_or_else(|| anyhow::anyhow!("no spec"))?;
+    let ip = spec
+        .cluster_ip
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no ClusterIP"))?;
+    let port = spec
+        .ports
+        .as_ref()
+        .and_then(|p| p.first())
+        .map(|p| u16::try_from(p.port))
+        .transpose()?
+        .ok_or_else(|| anyhow::anyhow!("no port"))?;
+    Ok((ip, port))
+}
+
+/// Waits until `GET path` through `service`'s ClusterIP is answered by the component, then asks `more`
+/// times more; every answer must be the component's.
+async fn served_through(service: &Service, path: &str, more: usize) -> anyhow::Result<()> {
+    let (ip, port) = cluster_address(service)?;
+    let want = format!("hello from wasmCloud: {path}\n");
+    let (ip, want) = (&ip, &want);
+    wait::until(
+        &format!("GET {ip}:{port}{path} to be served"),
+        TIMEOUT,
+        || async move {
+            match http_get_at(ip, port, path).await {
+                Ok((200, body)) if body == *want => Ok(()),
+                Ok((code, body)) => Err(format!("{code}: {body}")),
+                Err(error) => Err(error.to_string()),
+            }
+        },
+    )
+    .await?;
+    for attempt in 0..more {
+        let (code, body) = http_get_at(ip, port, path).await?;
+        anyhow::ensure!(
+            code == 200 && body == *want,
+            "request {attempt} through {ip}:{port}: {code} {body:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn real_hosts_serve_http_through_the_service_syncers_services() {
+    with_namespace("http-real", |ctx| async move { Box::pin(run(&ctx)).await }).await;
+}
+
+async fn run(ctx: &TestContext) -> anyhow::Result<()> {
+    let node = RealNode::get(&ctx.env)?;
+    let host_image = RealNode::wasmcloud_host_image()?;
+    let component = RealNode::http_component()?;
+    ctx.enforce_restricted().await?;
+    let _hosts = start_in_namespace(ctx, "wasmcloud-host-operator").await?;
+    let _bridge = start_in_namespace(ctx, "wasmcloud-app-status-bridge").await?;
+    let _syncer = start_in_namespace(ctx, "wasmcloud-service-syncer").await?;
+
+    let lattice = lattice("http");
+    let config: WasmCloudHostConfig = serde_json::from_value(json!({
+        "apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
+        "metadata": {"name": HOSTS},
+        "spec": {
+            "lattice": lattice, "hostReplicas": 2, "image": host_image,
+            "natsLeafImage": RealNode::nats_leaf_image()?,
+            "schedulingOptions": {
+                "podTemplateAdditions": {
+                    "nodeSelector": {"type": NODE_TYPE},
+                    "tolerations": [{"key": TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+                },
+                // What a user of the built-in HTTP server and of file:// components sets on the host.
+                "containerTemplateAdditions": {"wasmcloud": {"name": "wasmcloud-host", "env": [
+                    {"name": "WASMCLOUD_EXPERIMENTAL_FEATURES", "value": "builtin-http-server"},
+                    {"name": "WASMCLOUD_ALLOW_FILE_LOAD", "value": "true"},
+                ]}},
+            },
+        },
+    }))?;
+    let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    configs.create(&PostParams::default(), &config).await?;
+    let pods = ready_host_pods(ctx, &node, 2).await?;
+
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    // Daemon: the server on every host, so the Service selects every host pod of the lattice.
+    let daemon = json!({"type": "daemonscaler", "properties": {"instances": 1}});
+    apps.create(
+        &PostParams::default(),
+        &hello_app("hello-daemon", &lattice, &component, &daemon, "0.0.0.0:8080")?,
+    )
+    .await?;
+    deployed(ctx, "hello-daemon").await?;
+    let service = wait_service(ctx, "hello-daemon", |s| {
+        s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some()
+    })
+    .await?;
+    served_through(&service, "/daemon", 10).await?;
+
+    // Spread of one: the server on one host only; the Service's slices list exactly that host's pod, and
+    // every request through it is answered (a slice listing the other pod would be refused there).
+    let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+    apps.create(
+        &PostParams::default(),
+        &hello_app("hello-spread", &lattice, &component, &spread, "0.0.0.0:8090")?,
+    )
+    .await?;
+    deployed(ctx, "hello-spread").await?;
+    let service = wait_service(ctx, "hello-spread", |s| {
+        s.spec.as_ref().is_some_and(|s| s.selector.is_none())
+    })
+    .await?;
+    let serving = wait_endpoint_pods(ctx, "hello-spread", |listed| listed.len() == 1).await?;
+    anyhow::ensure!(
+        serving.is_subset(&pods),
+        "the slice lists {serving:?}, not one of the host pods {pods:?}"
+    );
+    served_through(&service, "/spread", 20).await?;
+    Ok(())
+}
