@@ -338,6 +338,9 @@ up() {
     wait_for "Application $REAL_APP Deployed" \
       "$kubectl" wait --for=jsonpath='{.status.phase}'=Deployed "applications.core.oam.dev/$REAL_APP" -n "$DEMO_NS" --timeout=5s
     wait_for "an HTTP answer from $REAL_APP through its Service" real_app_answers
+    # Once seen: a brief Reconciling after Deployed (the hosts' first heartbeat); what is shown is settled.
+    wait_for "Application $REAL_APP still Deployed" \
+      "$kubectl" wait --for=jsonpath='{.status.phase}'=Deployed "applications.core.oam.dev/$REAL_APP" -n "$DEMO_NS" --timeout=5s
   fi
   save_pod_logs
   log "the demo is up after $((SECONDS - started))s"

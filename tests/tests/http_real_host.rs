@@ -172,6 +172,8 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
                 "containerTemplateAdditions": {"wasmcloud": {"name": "wasmcloud-host", "env": [
                     {"name": "WASMCLOUD_EXPERIMENTAL_FEATURES", "value": "builtin-http-server"},
                     {"name": "WASMCLOUD_ALLOW_FILE_LOAD", "value": "true"},
+                    // Heartbeats every 5 s (30 s by default), so the test sees the apps stay Deployed across them.
+                    {"name": "WASMCLOUD_HEARTBEAT_INTERVAL", "value": "5"},
                 ]}},
             },
         },
@@ -214,5 +216,21 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
         "the slice lists {serving:?}, not one of the host pods {pods:?}"
     );
     served_through(&service, "/spread", 20).await?;
+
+    // Hosts' heartbeats (their inventory) must not unsettle wadm: both apps stay Deployed and served.
+    let settle_until = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < settle_until {
+        for name in ["hello-daemon", "hello-spread"] {
+            let status = apps.get(name).await?.status.unwrap_or_default();
+            anyhow::ensure!(
+                status.phase == Some(ApplicationPhase::Deployed),
+                "{name} left Deployed after the hosts' heartbeats: {:?} {:?}",
+                status.phase,
+                status.message
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    served_through(&service, "/spread", 5).await?;
     Ok(())
 }
