@@ -195,7 +195,7 @@ pub async fn http_get_at(host: &str, port: u16, path: &str) -> anyhow::Result<(u
 }
 
 /// The payload of a `Transfer-Encoding: chunked` body: hex size lines, each followed by that many bytes.
-fn dechunk(mut rest: &str) -> anyhow::Result<String> {
+pub fn dechunk(mut rest: &str) -> anyhow::Result<String> {
     let mut body = String::new();
     loop {
         let (size, after) = rest

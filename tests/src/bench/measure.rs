@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::process::OperatorProcess;
+use crate::process::{OperatorProcess, dechunk};
 
 /// Resident set size of a process in bytes, from /proc/<pid>/status (0 if it is gone).
 pub fn rss_bytes(pid: u32) -> u64 {
@@ -142,24 +142,6 @@ pub async fn get(port: u16, path: &str) -> anyhow::Result<String> {
         dechunk(body)
     } else {
         Ok(body.to_string())
-    }
-}
-
-fn dechunk(mut rest: &str) -> anyhow::Result<String> {
-    let mut body = String::new();
-    loop {
-        let (size, after) = rest
-            .split_once("\r\n")
-            .ok_or_else(|| anyhow::anyhow!("truncated chunked body"))?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)?;
-        if size == 0 {
-            return Ok(body);
-        }
-        let chunk = after
-            .get(..size)
-            .ok_or_else(|| anyhow::anyhow!("chunk shorter than its size"))?;
-        body.push_str(chunk);
-        rest = after.get(size + 2..).unwrap_or("");
     }
 }
 
