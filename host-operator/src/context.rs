@@ -23,6 +23,8 @@ pub struct Context {
     /// Outcomes of full reconciles that nothing has invalidated since.
     pub confirmed: Confirmed,
     pub tracker: ReconcileTracker<WasmCloudHostConfig>,
+    /// The image of the host pods' leaf-link sidecar (`--leaf-link-image`); none: no sidecar.
+    pub leaf_link_image: Option<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -38,6 +40,7 @@ impl Context {
         recorder: Recorder,
         apps: AppIndex,
         confirmed: Confirmed,
+        leaf_link_image: Option<String>,
     ) -> prometheus::Result<Self> {
         let managed = prometheus::IntGauge::new(
             "wasmcloud_host_operator_managed_objects",
@@ -53,6 +56,7 @@ impl Context {
             apps,
             confirmed,
             tracker,
+            leaf_link_image,
         })
     }
 }

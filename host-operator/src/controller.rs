@@ -30,7 +30,8 @@ use crate::gather::referenced_names;
 use crate::reconcile::reconcile;
 
 /// Runs the controller until the stream ends (it doesn't, short of a shutdown).
-pub async fn run(shared: app::Context) -> anyhow::Result<()> {
+/// Runs the controller; `leaf_link_image` is the image of the pods' leaf-link sidecar (none: no sidecar).
+pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyhow::Result<()> {
     let client = shared.client.clone();
     let caches = shared.readiness.register("caches");
     let apps = AppIndex::default();
@@ -45,6 +46,7 @@ pub async fn run(shared: app::Context) -> anyhow::Result<()> {
         Recorder::new(client.clone(), reporter),
         apps.clone(),
         confirmed.clone(),
+        leaf_link_image,
     )?);
 
     let ours = watch_config::labelled(labels::MANAGED_BY, binaries::HOST_OPERATOR);

@@ -51,6 +51,9 @@ pub struct Inputs {
     pub ca_bundle: String,
     /// Hash of every referenced object's data; a change rolls the hosts.
     pub checksum: String,
+    /// The image of the leaf-link sidecar (the operator's `--leaf-link-image`, not read from the cluster);
+    /// none: the pods get no sidecar.
+    pub leaf_link_image: Option<String>,
 }
 
 /// The one registry the hosts pull from, decoded from a dockerconfigjson Secret.
@@ -178,6 +181,7 @@ pub fn resolve(spec: &WasmCloudHostConfigSpec, referenced: &Referenced) -> Resul
         authorities,
         ca_bundle,
         checksum: checksum[..16].to_string(),
+        leaf_link_image: None,
     })
 }
 

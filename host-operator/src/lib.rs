@@ -11,6 +11,7 @@ pub mod controller;
 pub mod errors;
 pub mod gather;
 pub mod inputs;
+pub mod leaf_link;
 pub mod reconcile;
 pub mod status;
 
@@ -36,17 +37,35 @@ const REQUIRED_CRDS: &[RequiredCrd] = &[
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Image of the host pods' `leaf-link` sidecar (this binary's own image: the chart sets it), whose
+    /// readiness covers the NATS leaf's connection to the hub. Unset: no sidecar, and the pods' readiness
+    /// covers the leaf itself but not its link.
+    #[arg(long, env = "WASMCLOUD_LEAF_LINK_IMAGE")]
+    pub leaf_link_image: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary runs instead of the operator.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// The host pods' leaf-link probe (see `leaf_link`).
+    LeafLink(leaf_link::LeafLinkArgs),
 }
 
 /// Runs until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let Args { common } = args;
+    let Args {
+        common,
+        leaf_link_image,
+        command: _,
+    } = args;
     app::run(
         binaries::HOST_OPERATOR,
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
-        controller::run,
+        |shared| controller::run(shared, leaf_link_image),
     )
     .await
 }

@@ -20,6 +20,7 @@ use crate::apply::{self, Applied};
 use crate::build::{self, Desired, Workload};
 use crate::context::Context;
 use crate::errors::Error;
+use crate::inputs::Inputs;
 use crate::status::{self, Outcome, WorkloadState};
 use crate::{gather, inputs};
 
@@ -64,7 +65,11 @@ async fn bring_children_in_line(
     namespace: &str,
 ) -> Result<(Outcome, Vec<&'static str>), Error> {
     let referenced = gather::referenced(&ctx.client, namespace, &whc.spec).await?;
-    match inputs::resolve(&whc.spec, &referenced).and_then(|inputs| build::build(whc, &inputs)) {
+    let resolved = inputs::resolve(&whc.spec, &referenced).map(|inputs| Inputs {
+        leaf_link_image: ctx.leaf_link_image.clone(),
+        ..inputs
+    });
+    match resolved.and_then(|inputs| build::build(whc, &inputs)) {
         Err(problem) => Ok((Outcome::Invalid(problem), Vec::new())),
         Ok(desired) => {
             let (state, written) = Box::pin(apply_children(ctx, namespace, desired)).await?;

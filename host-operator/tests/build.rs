@@ -19,6 +19,8 @@ fn fixture(path: &str) -> WasmCloudHostConfig {
     whc
 }
 
+const LEAF_LINK_IMAGE: &str = "ghcr.io/wasmcloud/wasmcloud-host-operator:0.1.0";
+
 fn east_inputs() -> Inputs {
     Inputs {
         nats_creds: true,
@@ -34,6 +36,7 @@ fn east_inputs() -> Inputs {
         }],
         ca_bundle: "-----BEGIN CERTIFICATE-----\nY29ycC1jYQ==\n-----END CERTIFICATE-----\n".into(),
         checksum: "0123456789abcdef".into(),
+        leaf_link_image: Some(LEAF_LINK_IMAGE.into()),
     }
 }
 
@@ -205,12 +208,86 @@ fn the_workload_carries_replicas_labels_checksum_and_the_leaf() {
 }
 
 #[test]
+fn the_leaf_link_sidecar_probes_the_leafs_hub_connection() {
+    let whc = fixture("ours/east-hosts.yaml");
+    let pod = pod(&build::build(&whc, &east_inputs()).expect("builds"));
+    let init = pod.init_containers.clone().unwrap_or_default();
+    let link = init.first().expect("the sidecar comes first");
+    assert_eq!(link.name, "leaf-link");
+    assert_eq!(link.image.as_deref(), Some(LEAF_LINK_IMAGE));
+    assert_eq!(link.restart_policy.as_deref(), Some("Always"), "a native sidecar");
+    assert_eq!(
+        link.args.clone().unwrap_or_default().join(" "),
+        "leaf-link --listen 0.0.0.0:8223 --monitor 127.0.0.1:8222"
+    );
+    let probe = link
+        .readiness_probe
+        .as_ref()
+        .and_then(|p| p.http_get.as_ref())
+        .expect("HTTP readiness");
+    assert_eq!(probe.path.as_deref(), Some("/readyz"));
+    let port = link
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.container_port == 8223)
+        .expect("its port");
+    assert_eq!(port.name.as_deref(), Some("leaf-link"));
+
+    // Without an image (the operator run without --leaf-link-image) there is no sidecar.
+    let bare = pod_of(&whc, &Inputs::default());
+    assert!(bare.init_containers.is_none());
+
+    // A user's init container runs after ours; one that takes our name is refused.
+    let mut with_init = whc.clone();
+    let additions = with_init
+        .spec
+        .scheduling_options
+        .get_or_insert_with(Default::default)
+        .pod_template_additions
+        .get_or_insert_with(Default::default);
+    additions.init_containers = Some(vec![Container {
+        name: "migrate".into(),
+        image: Some("busybox".into()),
+        ..Container::default()
+    }]);
+    let names: Vec<String> = pod_of(&with_init, &east_inputs())
+        .init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["leaf-link", "migrate"]);
+    if let Some(additions) = with_init
+        .spec
+        .scheduling_options
+        .as_mut()
+        .and_then(|o| o.pod_template_additions.as_mut())
+    {
+        additions.init_containers = Some(vec![Container {
+            name: "leaf-link".into(),
+            ..Container::default()
+        }]);
+    }
+    let refused = build::build(&with_init, &east_inputs()).expect_err("a name conflict");
+    assert!(refused.to_string().contains("initContainers"), "{refused}");
+}
+
+fn pod_of(whc: &WasmCloudHostConfig, inputs: &Inputs) -> PodSpec {
+    pod(&build::build(whc, inputs).expect("builds"))
+}
+
+#[test]
 fn every_container_meets_the_restricted_profile() {
     for path in [
         "ours/east-hosts.yaml",
         "old-operator/quickstart_wasmcloud-host.yaml",
     ] {
-        let desired = build::build(&fixture(path), &Inputs::default()).expect("builds");
+        let inputs = Inputs {
+            leaf_link_image: Some(LEAF_LINK_IMAGE.into()),
+            ..Inputs::default()
+        };
+        let desired = build::build(&fixture(path), &inputs).expect("builds");
         let pod = pod(&desired);
         let pod_security = pod.security_context.clone().expect("pod security");
         assert_eq!(pod_security.run_as_non_root, Some(true));
@@ -218,7 +295,12 @@ fn every_container_meets_the_restricted_profile() {
             pod_security.seccomp_profile.map(|s| s.type_).as_deref(),
             Some("RuntimeDefault")
         );
-        for c in &pod.containers {
+        assert_eq!(
+            pod.init_containers.iter().flatten().count(),
+            1,
+            "the leaf-link sidecar"
+        );
+        for c in pod.containers.iter().chain(pod.init_containers.iter().flatten()) {
             let security = c.security_context.clone().expect("container security");
             assert_eq!(
                 security.allow_privilege_escalation,

@@ -326,6 +326,7 @@ fn inputs(with_ca: bool) -> Inputs {
         },
         ca_bundle: String::new(),
         checksum: "0123456789abcdef".into(),
+        leaf_link_image: None,
     }
 }
 

@@ -37,7 +37,7 @@ expect "the application is Ready" '^ *Application/hello-world:.* Ready=True\('
 expect "the application's Service" '^service/hello-world +ClusterIP +10\.'
 expect "the Service's EndpointSlice with endpoints" '^endpointslice[^ ]*/hello-world-[a-z0-9]+ +IPv4 +[0-9]+ +10\.'
 expect "real hosts Ready on the real node" '^ *WasmCloudHostConfig/real-hosts:.* Ready=True\('
-expect "a real host pod running on the real node" '^real-hosts-[a-z0-9-]+ +2/2 +Running .* wasmcloud-real-node '
+expect "a real host pod running on the real node (host, leaf, leaf-link)" '^real-hosts-[a-z0-9-]+ +3/3 +Running .* wasmcloud-real-node '
 expect "the real hosts' application is Deployed" '^application[^ ]*/hello-real +Deployed '
 expect "an HTTP answer from the component through the Service" '^hello from wasmCloud: /$'
 

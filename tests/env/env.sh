@@ -299,6 +299,7 @@ up() {
   cat >"$dir/env" <<ENV
 export REAL_NODE_UNAVAILABLE=$(printf '%q' "$unavailable")
 export REAL_NODE_NAME=$REAL_NODE_NAME
+export REAL_NODE_GATEWAY=$REAL_NODE_GATEWAY
 export REAL_NODE_CONTAINERD=$dir/node/containerd.sock
 export REAL_NODE_NATS_IMAGE=$NATS_IMAGE
 export REAL_NODE_HOST_IMAGE=${WASMCLOUD_HOST_IMAGE:-}

@@ -9,6 +9,7 @@ pub mod events;
 pub mod http_apps;
 pub mod lattice_sim;
 pub mod namespace;
+pub mod pki;
 pub mod pod_hosts;
 pub mod pods;
 pub mod process;

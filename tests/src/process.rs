@@ -267,13 +267,18 @@ pub async fn start_in_namespace(
     ctx: &crate::namespace::TestContext,
     name: &str,
 ) -> anyhow::Result<OperatorProcess> {
-    let mut process = OperatorProcess::start(
-        &ctx.env,
-        name,
-        &ctx.env.kubeconfig,
-        &["--namespace", &ctx.namespace],
-    )
-    .await?;
+    start_in_namespace_with(ctx, name, &[]).await
+}
+
+/// [`start_in_namespace`] with more arguments.
+pub async fn start_in_namespace_with(
+    ctx: &crate::namespace::TestContext,
+    name: &str,
+    more: &[&str],
+) -> anyhow::Result<OperatorProcess> {
+    let mut args = vec!["--namespace", ctx.namespace.as_str()];
+    args.extend_from_slice(more);
+    let mut process = OperatorProcess::start(&ctx.env, name, &ctx.env.kubeconfig, &args).await?;
     process.wait_ready(Duration::from_secs(30)).await?;
     Ok(process)
 }

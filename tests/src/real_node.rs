@@ -23,6 +23,8 @@ static IMAGES: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new()
 #[derive(Clone, Debug)]
 pub struct RealNode {
     pub name: String,
+    /// This machine's address on the pod network: pods reach a server of the test's there.
+    pub gateway: String,
     containerd: PathBuf,
     env: TestEnv,
 }
@@ -51,6 +53,7 @@ impl RealNode {
         };
         Ok(Self {
             name: var("REAL_NODE_NAME")?,
+            gateway: var("REAL_NODE_GATEWAY")?,
             containerd: PathBuf::from(var("REAL_NODE_CONTAINERD")?),
             env: env.clone(),
         })

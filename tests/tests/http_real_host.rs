@@ -3,20 +3,25 @@
 //! command line) and the real leaf, ready through the host's own `/readyz`; an Application (put and deployed
 //! by the app-status-bridge) that runs the wasi:http component and the host's built-in HTTP server; and the
 //! service-syncer's Service, reached at its ClusterIP through kube-proxy. A daemon app gets a selector Service
-//! over every host pod; a spread app gets EndpointSlices listing exactly the pod whose host runs its server,
-//! and every request through that Service is answered.
+//! over every host pod; a spread app gets EndpointSlices listing exactly the pods whose hosts run its server,
+//! and every request through that Service and to each slice address is answered. Scaling the spread and the
+//! host config changes which pods serve it; a deleted host pod leaves the slices before its replacement joins.
+//! The pods run the leaf-link sidecar (the operator's image), as the chart sets it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{ListParams, PostParams};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use wasmcloud_operator_tests::http_apps::{lattice, wait_endpoint_pods, wait_service};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pods::is_ready;
-use wasmcloud_operator_tests::process::{http_get_at, start_in_namespace};
+use wasmcloud_operator_tests::process::{http_get_at, start_in_namespace, start_in_namespace_with};
 use wasmcloud_operator_tests::real_node::{NODE_TYPE, RealNode, TAINT};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::{Application, ApplicationPhase, WasmCloudHostConfig};
@@ -87,6 +92,126 @@ async fn ready_host_pods(
     .await
 }
 
+/// The ready addresses the Service's slices list: pod name → (IP, port).
+async fn slice_addresses(
+    ctx: &TestContext,
+    service: &str,
+) -> anyhow::Result<BTreeMap<String, (String, u16)>> {
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let slices = api
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await?;
+    let mut addresses = BTreeMap::new();
+    for slice in &slices.items {
+        let port = slice
+            .ports
+            .iter()
+            .flatten()
+            .find_map(|p| p.port)
+            .map(u16::try_from)
+            .transpose()?
+            .ok_or_else(|| anyhow::anyhow!("{} has no port", slice.name_any()))?;
+        for endpoint in &slice.endpoints {
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(true) {
+                continue;
+            }
+            if let (Some(pod), Some(ip)) = (
+                endpoint.target_ref.as_ref().and_then(|r| r.name.clone()),
+                endpoint.addresses.first(),
+            ) {
+                addresses.insert(pod, (ip.clone(), port));
+            }
+        }
+    }
+    Ok(addresses)
+}
+
+/// Every ready address of the Service's slices answers with the component's reply.
+async fn each_slice_address_serves(ctx: &TestContext, service: &str, path: &str) -> anyhow::Result<usize> {
+    let want = format!("hello from wasmCloud: {path}\n");
+    let addresses = slice_addresses(ctx, service).await?;
+    for (pod, (ip, port)) in &addresses {
+        let (code, body) = http_get_at(ip, *port, path).await?;
+        anyhow::ensure!(
+            code == 200 && body == want,
+            "{pod} at {ip}:{port} answered {code} {body:?}"
+        );
+    }
+    Ok(addresses.len())
+}
+
+/// Sets the spread app's server instances.
+async fn spread_to(
+    apps: &Api<Application>,
+    lattice: &str,
+    component: &str,
+    instances: u32,
+) -> anyhow::Result<()> {
+    let spread = json!({"type": "spreadscaler", "properties": {"instances": instances}});
+    let app = hello_app("hello-spread", lattice, component, &spread, "0.0.0.0:8090")?;
+    apps.patch(
+        "hello-spread",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": app.spec})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every state of the Service's ready slice endpoints (pod names), in the order the watch delivered them.
+type EndpointStates = std::sync::Arc<std::sync::Mutex<Vec<BTreeSet<String>>>>;
+
+/// Starts recording the Service's endpoint states; returns once the watch's initial list is recorded.
+async fn record_endpoint_states(
+    ctx: &TestContext,
+    service: &str,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, EndpointStates)> {
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let config = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let states = EndpointStates::default();
+    let recorded = states.clone();
+    let (synced, is_synced) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let listed = |slices: &BTreeMap<String, EndpointSlice>| -> BTreeSet<String> {
+            slices
+                .values()
+                .flat_map(|s| s.endpoints.iter())
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                .filter_map(|e| e.target_ref.as_ref().and_then(|r| r.name.clone()))
+                .collect()
+        };
+        let (mut slices, mut initial) = (BTreeMap::new(), BTreeMap::new());
+        let mut synced = Some(synced);
+        let mut events = std::pin::pin!(watcher(api, config));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Init) => initial.clear(),
+                Ok(watcher::Event::InitApply(slice)) => {
+                    initial.insert(slice.name_any(), slice);
+                }
+                Ok(watcher::Event::InitDone) => slices = std::mem::take(&mut initial),
+                Ok(watcher::Event::Apply(slice)) => {
+                    slices.insert(slice.name_any(), slice);
+                }
+                Ok(watcher::Event::Delete(slice)) => {
+                    slices.remove(&slice.name_any());
+                }
+                Err(_) => continue,
+            }
+            if let Ok(mut states) = recorded.lock() {
+                states.push(listed(&slices));
+            }
+            if let Some(synced) = synced.take_if(|_| !slices.is_empty()) {
+                let _ = synced.send(());
+            }
+        }
+    });
+    tokio::time::timeout(TIMEOUT, is_synced)
+        .await
+        .map_err(|_| anyhow::anyhow!("the EndpointSlice watch did not list {service}'s slices"))??;
+    Ok((task, states))
+}
+
 /// Waits for the Application's phase to be `Deployed` (the bridge mirrors wadm's status).
 async fn deployed(ctx: &TestContext, name: &str) -> anyhow::Result<()> {
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -152,7 +277,18 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
     let host_image = RealNode::wasmcloud_host_image()?;
     let component = RealNode::http_component()?;
     ctx.enforce_restricted().await?;
-    let _hosts = start_in_namespace(ctx, "wasmcloud-host-operator").await?;
+    // The pods get the leaf-link sidecar from the operator's image, as the chart configures it.
+    let leaf_link_image = node
+        .operator_images("test-a")?
+        .into_iter()
+        .find(|image| image.contains("wasmcloud-host-operator"))
+        .ok_or_else(|| anyhow::anyhow!("no host-operator image"))?;
+    let _hosts = start_in_namespace_with(
+        ctx,
+        "wasmcloud-host-operator",
+        &["--leaf-link-image", &leaf_link_image],
+    )
+    .await?;
     let _bridge = start_in_namespace(ctx, "wasmcloud-app-status-bridge").await?;
     let _syncer = start_in_namespace(ctx, "wasmcloud-service-syncer").await?;
 
@@ -216,6 +352,56 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
         "the slice lists {serving:?}, not one of the host pods {pods:?}"
     );
     served_through(&service, "/spread", 20).await?;
+    anyhow::ensure!(each_slice_address_serves(ctx, "hello-spread", "/spread").await? == 1);
+
+    // Spread of two on two hosts: both pods listed, each answering at its own address.
+    spread_to(&apps, &lattice, &component, 2).await?;
+    wait_endpoint_pods(ctx, "hello-spread", |listed| *listed == pods).await?;
+    anyhow::ensure!(each_slice_address_serves(ctx, "hello-spread", "/spread").await? == 2);
+
+    // Three hosts and a spread of three: the new pod joins the slices once its host runs the server.
+    configs
+        .patch(
+            HOSTS,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"hostReplicas": 3}})),
+        )
+        .await?;
+    let pods = ready_host_pods(ctx, &node, 3).await?;
+    spread_to(&apps, &lattice, &component, 3).await?;
+    wait_endpoint_pods(ctx, "hello-spread", |listed| *listed == pods).await?;
+    anyhow::ensure!(each_slice_address_serves(ctx, "hello-spread", "/spread").await? == 3);
+
+    // A deleted host pod leaves the slices before its replacement joins them.
+    let (watch_task, endpoint_states) = record_endpoint_states(ctx, "hello-spread").await?;
+    let gone = pods
+        .iter()
+        .next()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no pod"))?;
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    pod_api.delete(&gone, &DeleteParams::default()).await?;
+    let after = ready_host_pods(ctx, &node, 3).await?;
+    let replacement = after
+        .difference(&pods)
+        .next()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no replacement pod: {after:?}"))?;
+    let now = wait_endpoint_pods(ctx, "hello-spread", |listed| *listed == after).await?;
+    watch_task.abort();
+    let seen = endpoint_states.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    anyhow::ensure!(
+        seen.iter().any(|s| s.contains(&gone)) && seen.iter().any(|s| s.contains(&replacement)),
+        "the watch saw the slices before and after: {seen:?}"
+    );
+    for listed in &seen {
+        anyhow::ensure!(
+            !(listed.contains(&gone) && listed.contains(&replacement)),
+            "the slices listed the deleted pod {gone} and its replacement {replacement} together: {seen:?}"
+        );
+    }
+    anyhow::ensure!(!now.contains(&gone) && now.len() == 3, "{now:?}");
+    anyhow::ensure!(each_slice_address_serves(ctx, "hello-spread", "/spread").await? == 3);
 
     // Hosts' heartbeats (their inventory) must not unsettle wadm: both apps stay Deployed and served.
     let settle_until = tokio::time::Instant::now() + Duration::from_secs(15);

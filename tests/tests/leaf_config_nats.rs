@@ -6,6 +6,7 @@ use std::process::Command;
 
 use wasmcloud_host_operator::build::leaf_config::{CA_BUNDLE_PATH, RemoteFiles, nats_conf, nats_quote};
 use wasmcloud_operator_tests::env::TestEnv;
+use wasmcloud_operator_tests::pki::certificate_authority;
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
 
 fn nats_server_accepts(env: &TestEnv, config: &str) -> anyhow::Result<Result<(), String>> {
@@ -59,32 +60,6 @@ async fn the_generated_leaf_config_parses_in_nats_server_with_odd_characters_in_
     Ok(())
 }
 
-/// A self-signed CA certificate (PEM) made with openssl, for a TLS remote's `ca_file`.
-fn ca_certificate(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let cert = dir.join("ca.pem");
-    let output = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ])
-        .args(["-days", "1", "-subj", "/CN=test hub CA", "-keyout"])
-        .arg(dir.join("ca.key"))
-        .arg("-out")
-        .arg(&cert)
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(cert)
-}
-
 #[tokio::test]
 async fn a_tls_remote_parses_with_and_without_the_authorities_bundle() -> anyhow::Result<()> {
     let env = TestEnv::get();
@@ -92,7 +67,7 @@ async fn a_tls_remote_parses_with_and_without_the_authorities_bundle() -> anyhow
         "lattice": "blue", "version": "1.4.2", "natsAddress": "tls://hub.example.com",
     }))?;
     let dir = tempfile::tempdir()?;
-    let cert = ca_certificate(dir.path())?;
+    let cert = certificate_authority(dir.path())?;
     for ca_bundle in [false, true] {
         let config = nats_conf(
             &spec,

@@ -134,6 +134,21 @@ pub fn pod(ours: PodSpec, theirs: Option<&PodSpec>) -> Result<PodSpec, InputErro
         volumes.push(volume.clone());
     }
     pod.volumes = Some(volumes);
+    // Ours first: the leaf-link sidecar starts before any of the user's init containers.
+    let mut init_containers = ours.init_containers.unwrap_or_default();
+    for container in theirs.init_containers.iter().flatten() {
+        if init_containers.iter().any(|c| c.name == container.name) {
+            return Err(conflict(
+                "schedulingOptions.podTemplateAdditions.initContainers".into(),
+                format!(
+                    "the init container name {} is used by the operator: rename it",
+                    container.name
+                ),
+            ));
+        }
+        init_containers.push(container.clone());
+    }
+    pod.init_containers = Some(init_containers).filter(|c| !c.is_empty());
     pod.containers = ours.containers;
     pod.service_account_name = ours.service_account_name;
     pod.service_account = None;

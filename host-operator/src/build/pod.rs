@@ -7,9 +7,10 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, ExecAction, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
     ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
-    SeccompProfile, SecretKeySelector, SecretProjection, SecretVolumeSource, SecurityContext, Volume,
-    VolumeMount, VolumeProjection,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretProjection, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount, VolumeProjection,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use wasmcloud_operator_types::WasmCloudHostConfigSpec;
@@ -23,9 +24,12 @@ use super::leaf_config::{
 use super::merge;
 use crate::errors::InputError;
 use crate::inputs::{AuthoritySource, Inputs, NATS_CREDS_KEY};
+use crate::leaf_link::LEAF_LINK_PORT;
 
 pub const HOST_CONTAINER: &str = "wasmcloud-host";
 pub const LEAF_CONTAINER: &str = "nats-leaf";
+/// The native sidecar whose readiness is the leaf's link to the hub (see `leaf_link`).
+pub const LEAF_LINK_CONTAINER: &str = "leaf-link";
 /// Volumes the operator adds; a user volume with one of these names is a conflict.
 pub const NATS_VOLUME: &str = "nats-config";
 pub const NATS_DATA_VOLUME: &str = "nats-data";
@@ -82,6 +86,10 @@ pub fn pod_template(
     let leaf = merge::container(leaf, additions.nats.as_ref(), "nats")?;
 
     let ours = PodSpec {
+        init_containers: inputs
+            .leaf_link_image
+            .as_deref()
+            .map(|image| vec![leaf_link_container(image)]),
         containers: vec![leaf, host],
         service_account_name: Some(name.to_string()),
         volumes: Some(volumes(name, spec, inputs)),
@@ -414,6 +422,60 @@ fn leaf_container(spec: &WasmCloudHostConfigSpec, _inputs: &Inputs) -> Container
                 ..LifecycleHandler::default()
             }),
             ..Lifecycle::default()
+        }),
+        security_context: Some(container_security()),
+        ..Container::default()
+    }
+}
+
+/// The leaf-link sidecar: `image` is the operator's own, whose `leaf-link` command answers `/readyz` only
+/// while the leaf holds its connection to the hub. A native sidecar (an init container that keeps running),
+/// so it starts before the leaf and its readiness counts towards the pod's.
+fn leaf_link_container(image: &str) -> Container {
+    Container {
+        name: LEAF_LINK_CONTAINER.into(),
+        image: Some(image.to_string()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        args: Some(vec![
+            "leaf-link".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{LEAF_LINK_PORT}"),
+            "--monitor".into(),
+            format!("127.0.0.1:{LEAF_MONITOR_PORT}"),
+        ]),
+        restart_policy: Some("Always".into()),
+        ports: Some(vec![ContainerPort {
+            name: Some(LEAF_LINK_CONTAINER.into()),
+            container_port: LEAF_LINK_PORT,
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/readyz".into()),
+                port: IntOrString::String(LEAF_LINK_CONTAINER.into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(5),
+            timeout_seconds: Some(3),
+            ..Probe::default()
+        }),
+        liveness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/livez".into()),
+                port: IntOrString::String(LEAF_LINK_CONTAINER.into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(10),
+            timeout_seconds: Some(3),
+            ..Probe::default()
+        }),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity("5m".into())),
+                ("memory".to_string(), Quantity("8Mi".into())),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_string(), Quantity("32Mi".into()))])),
+            ..ResourceRequirements::default()
         }),
         security_context: Some(container_security()),
         ..Container::default()
