@@ -212,6 +212,38 @@ async fn record_endpoint_states(
     Ok((task, states))
 }
 
+/// Waits until the lattice has heard a heartbeat from a real host in each of `pods`, labelled (from the
+/// pod's env) with its pod's name and namespace: what wadm and the service-syncer know the hosts by.
+async fn hosts_label_their_pods(
+    mut heartbeats: async_nats::Subscriber,
+    pods: &BTreeSet<String>,
+    namespace: &str,
+) -> anyhow::Result<()> {
+    let mut unheard = pods.clone();
+    tokio::time::timeout(TIMEOUT, async {
+        while let Some(message) = heartbeats.next().await {
+            // A CloudEvent; the heartbeat is its data.
+            let event: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+            let labels = &event["data"]["labels"];
+            if labels["kubernetes.pod.namespace"] == namespace
+                && let Some(pod) = labels["kubernetes.pod.name"].as_str()
+            {
+                unheard.remove(pod);
+            }
+            if unheard.is_empty() {
+                break;
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no heartbeat labelled with the pods {unheard:?} within {TIMEOUT:?}"))?;
+    anyhow::ensure!(
+        unheard.is_empty(),
+        "the heartbeat subscription ended before {unheard:?} were heard"
+    );
+    Ok(())
+}
+
 /// Waits for the Application's phase to be `Deployed` (the bridge mirrors wadm's status).
 async fn deployed(ctx: &TestContext, name: &str) -> anyhow::Result<()> {
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -314,9 +346,14 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
             },
         },
     }))?;
+    let hub = ctx.env.nats().await?;
+    let heartbeats = hub
+        .subscribe(format!("wasmbus.evt.{lattice}.host_heartbeat"))
+        .await?;
     let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     configs.create(&PostParams::default(), &config).await?;
     let pods = ready_host_pods(ctx, &node, 2).await?;
+    hosts_label_their_pods(heartbeats, &pods, &ctx.namespace).await?;
 
     let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     // Daemon: the server on every host, so the Service selects every host pod of the lattice.
@@ -389,7 +426,10 @@ async fn run(ctx: &TestContext) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no replacement pod: {after:?}"))?;
     let now = wait_endpoint_pods(ctx, "hello-spread", |listed| *listed == after).await?;
     watch_task.abort();
-    let seen = endpoint_states.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let seen = endpoint_states
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     anyhow::ensure!(
         seen.iter().any(|s| s.contains(&gone)) && seen.iter().any(|s| s.contains(&replacement)),
         "the watch saw the slices before and after: {seen:?}"
