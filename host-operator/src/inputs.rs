@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use sha2::{Digest, Sha256};
-use wasmcloud_operator_types::WasmCloudHostConfigSpec;
+use wasmcloud_operator_types::{WasmCloudHostConfigSpec, redact};
 
 use crate::errors::InputError;
 
@@ -252,9 +252,17 @@ fn parse_docker_config(name: &str, config: &[u8]) -> Result<RegistryCredentials,
         auth: Option<String>,
     }
     let key = DOCKER_CONFIG_KEY;
-    // serde_json's message names the line and column, never the content.
-    let parsed: DockerConfig =
-        serde_json::from_slice(config).map_err(|e| invalid(name, key, format!("is not valid JSON: {e}")))?;
+    // By position only: serde_json's own message quotes the offending value, which may be the password.
+    let parsed: DockerConfig = serde_json::from_slice(config).map_err(|e| {
+        invalid(
+            name,
+            key,
+            format!(
+                "{} (a .dockerconfigjson is {{\"auths\": {{\"<registry>\": {{\"username\", \"password\" or \"auth\" strings}}}}}})",
+                redact::json_error(&e)
+            ),
+        )
+    })?;
     let auths = parsed.auths.unwrap_or_default();
     let mut entries = auths.into_iter();
     let (registry, entry) = match (entries.next(), entries.len()) {

@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod contract;
 pub mod crds;
 pub mod host_config;
+pub mod redact;
 mod schema;
 
 #[cfg(feature = "runtime")]

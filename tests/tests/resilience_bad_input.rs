@@ -17,7 +17,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 use wasmcloud_operator_tests::http_apps::{http_app, lattice};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
-use wasmcloud_operator_tests::process::{OperatorProcess, sample, start_in_namespace};
+use wasmcloud_operator_tests::process::{
+    OperatorProcess, sample, start_in_namespace, start_in_namespace_with,
+};
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
@@ -584,7 +586,12 @@ async fn a_canary_password_and_nats_seed_never_surface_in_logs_events_status_or_
     const SEED: &str = "SUAMCANARYSEEDCANARYSEEDCANARYSEEDCANARYSEEDCANARYSEED1234";
     const PASSWORD: &str = "canary-p4ssw0rd-7f3a";
     with_namespace("canary", |ctx| async move {
-        let running = start_all(&ctx).await?;
+        // The NATS clients get the password in their URL too (the hub takes any user).
+        let nats_url = ctx.env.nats_url.replacen("nats://", &format!("nats://canary:{PASSWORD}@"), 1);
+        let mut running = vec![start_in_namespace(&ctx, "wasmcloud-host-operator").await?];
+        for name in ["wasmcloud-app-status-bridge", "wasmcloud-service-syncer"] {
+            running.push(start_in_namespace_with(&ctx, name, &["--nats-url", &nats_url]).await?);
+        }
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let creds = format!(
             "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{SEED}\n------END USER NKEY SEED------\n"
@@ -600,14 +607,24 @@ async fn a_canary_password_and_nats_seed_never_surface_in_logs_events_status_or_
         secrets.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "broken"}, "stringData": {"nats.creds": format!("garbage {SEED}")}}))?).await?;
         let broken = json!({"lattice": "canary-broken", "version": "1.4.2", "secretName": "broken"});
         configs.create(&PostParams::default(), &serde_json::from_value(whc("broken", &broken))?).await?;
+        // serde's own message for this one would quote the password.
+        secrets.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "broken-registry"},
+            "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": format!(r#"{{"auths": "{PASSWORD}"}}"#)}}))?).await?;
+        let broken_registry = json!({"lattice": "canary-broken-registry", "version": "1.4.2", "registryCredentialsSecret": "broken-registry"});
+        configs.create(&PostParams::default(), &serde_json::from_value(whc("broken-registry", &broken_registry))?).await?;
         wait::for_object(&configs, "hosts", SETTLE, |w: Option<&WasmCloudHostConfig>| {
             w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
         })
         .await?;
-        wait::for_object(&configs, "broken", SETTLE, |w: Option<&WasmCloudHostConfig>| {
-            w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False"))
-        })
-        .await?;
+        for name in ["broken", "broken-registry"] {
+            wait::for_object(&configs, name, SETTLE, |w: Option<&WasmCloudHostConfig>| {
+                w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False"))
+            })
+            .await?;
+        }
+        let refused = configs.get("broken-registry").await?;
+        let message = refused.status.iter().flat_map(|s| &s.conditions).find(|c| c.type_ == "Ready").map(|c| c.message.clone());
+        assert!(message.as_deref().is_some_and(|m| m.contains("wrong shape at line 1")), "the position is said: {message:?}");
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let _ = apps.list(&ListParams::default()).await?;
 

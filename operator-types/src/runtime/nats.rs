@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::readiness::ReadinessCheck;
 
 /// How to reach the lattice's NATS.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -22,6 +22,17 @@ pub struct NatsArgs {
     /// PEM file with the CA that signed the NATS server's certificate.
     #[arg(long, env = "NATS_TLS_CA_FILE")]
     pub nats_tls_ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for NatsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry `user:password@`.
+        f.debug_struct("NatsArgs")
+            .field("nats_url", &crate::redact::url_credentials(&self.nats_url))
+            .field("nats_creds_file", &self.nats_creds_file)
+            .field("nats_tls_ca_file", &self.nats_tls_ca_file)
+            .finish()
+    }
 }
 
 /// A connected client and the count of (re)connections so far, which moves on every reconnect.
@@ -68,9 +79,11 @@ pub async fn connect(args: &NatsArgs, name: &str, ready: ReadinessCheck) -> anyh
     if let Some(path) = nats_tls_ca_file {
         options = options.add_root_certificates(path.clone()).require_tls(true);
     }
-    let client = options
-        .connect(nats_url.as_str())
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to connect to NATS at {nats_url}: {e}"))?;
+    let client = options.connect(nats_url.as_str()).await.map_err(|e| {
+        anyhow::anyhow!(
+            "failed to connect to NATS at {}: {e}",
+            crate::redact::url_credentials(nats_url)
+        )
+    })?;
     Ok(Nats { client, connections })
 }
