@@ -1,6 +1,7 @@
 //! Writes children with server-side apply under the host-operator's field manager, but only when they
-//! differ from what is in the cluster, so a reconcile that finds nothing new writes nothing. Touches
-//! the children of one WasmCloudHostConfig.
+//! differ from what is in the cluster, so a reconcile that finds nothing new writes nothing; and only
+//! objects the WasmCloudHostConfig controls (its UID in their controller ownerReference): one of the same
+//! name that it does not control is never written or deleted. Touches the children of one WasmCloudHostConfig.
 
 use std::fmt::Debug;
 
@@ -8,10 +9,11 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
+use wasmcloud_operator_types::contract::field_manager;
 use wasmcloud_operator_types::runtime::drift::difference;
+use wasmcloud_operator_types::runtime::ownership;
 
-use crate::errors::Error;
+use crate::errors::{Error, InputError};
 
 /// What `ensure` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +22,8 @@ pub enum Applied {
     Written,
 }
 
-/// Makes the object in the cluster carry every field of `desired`; returns the object as it now is.
+/// Makes the object in the cluster carry every field of `desired`; returns the object as it now is. An
+/// existing object that `desired`'s controller does not control is left alone: `Error::NotOurs`.
 pub async fn ensure<K>(api: &Api<K>, desired: &K) -> Result<(K, Applied), Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
@@ -33,6 +36,15 @@ where
         .await
         .map_err(|source| Error::Read { what: what(), source })?;
     if let Some(existing) = existing {
+        if let Some(owner) = ownership::controller(desired.meta())
+            && !ownership::controlled_by(existing.meta(), &owner.uid)
+        {
+            return Err(Error::NotOurs(InputError::ChildConflict {
+                kind: K::kind(&Default::default()).to_string(),
+                name,
+                holder: ownership::holder(existing.meta()),
+            }));
+        }
         let want =
             serde_json::to_value(desired).map_err(|source| Error::Serialize { what: what(), source })?;
         let have =
@@ -50,9 +62,9 @@ where
     Ok((applied, Applied::Written))
 }
 
-/// Deletes the named object if it exists and this operator manages it (e.g. the Deployment after a switch
-/// to a DaemonSet). Returns whether it deleted anything.
-pub async fn remove_if_ours<K>(api: &Api<K>, name: &str) -> Result<bool, Error>
+/// Deletes the named object if it exists and the owner with `owner_uid` controls it (e.g. the Deployment
+/// after a switch to a DaemonSet). Returns whether it deleted anything.
+pub async fn remove_if_ours<K>(api: &Api<K>, name: &str, owner_uid: &str) -> Result<bool, Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
     K::DynamicType: Default,
@@ -65,7 +77,7 @@ where
     else {
         return Ok(false);
     };
-    let ours = existing.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(binaries::HOST_OPERATOR);
+    let ours = ownership::controlled_by(existing.meta(), owner_uid);
     if !ours || existing.meta().deletion_timestamp.is_some() {
         return Ok(false);
     }

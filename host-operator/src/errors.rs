@@ -25,9 +25,31 @@ pub enum InputError {
         problem: String,
         version: String,
     },
+    /// `problem` concerns the registry credentials' source, so the hosts' copy of them was removed.
+    #[error("{problem}; its copy {copy} was removed, so the hosts hold no stale registry credentials")]
+    CopyWithdrawn { problem: Box<InputError>, copy: String },
+    /// A child's name is taken by an object this host config does not control.
+    #[error(
+        "{kind} {name} already exists and {holder}; this WasmCloudHostConfig never takes over an object it did not create: delete or rename that {kind}, or rename the WasmCloudHostConfig (rechecked with backoff)"
+    )]
+    ChildConflict {
+        kind: String,
+        name: String,
+        holder: String,
+    },
 }
 
 impl InputError {
+    /// The Secret this error is about, if it is about one.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Self::SecretNotFound { name }
+            | Self::SecretKeyMissing { name, .. }
+            | Self::SecretInvalid { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// The condition reason (and Event reason) for this error.
     pub fn reason(&self) -> &'static str {
         use wasmcloud_operator_types::contract::reasons;
@@ -36,6 +58,8 @@ impl InputError {
             Self::SecretKeyMissing { .. } | Self::SecretInvalid { .. } => reasons::SECRET_INVALID,
             Self::ConfigMapNotFound { .. } => reasons::CONFIG_MAP_NOT_FOUND,
             Self::Conflict { .. } | Self::NotSupportedByHost { .. } => reasons::INVALID_SPEC,
+            Self::ChildConflict { .. } => reasons::CHILD_CONFLICT,
+            Self::CopyWithdrawn { problem, .. } => problem.reason(),
         }
     }
 }
@@ -68,6 +92,10 @@ pub enum Error {
     },
     #[error("object has no {0}")]
     Malformed(&'static str),
+    /// A child's name is taken by an object this host config does not control (reported on the object
+    /// first; retried with backoff, since the other object is not watched).
+    #[error("{0}")]
+    NotOurs(InputError),
     #[error("failed to serialize {what}")]
     Serialize {
         what: String,
@@ -85,6 +113,7 @@ impl Error {
             Self::Delete { .. } => "delete",
             Self::Status { .. } => "status",
             Self::Malformed(_) => "malformed",
+            Self::NotOurs(_) => "not_ours",
             Self::Serialize { .. } => "serialize",
         }
     }

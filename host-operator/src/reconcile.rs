@@ -19,7 +19,7 @@ use wasmcloud_operator_types::{WasmCloudHostConfig, WasmCloudHostConfigStatus};
 use crate::apply::{self, Applied};
 use crate::build::{self, Desired, Workload};
 use crate::context::Context;
-use crate::errors::Error;
+use crate::errors::{Error, InputError};
 use crate::inputs::Inputs;
 use crate::status::{self, Outcome, WorkloadState};
 use crate::{gather, inputs};
@@ -41,8 +41,11 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
         None => {
             let epoch = ctx.confirmed.epoch(&key);
             let (outcome, written) = Box::pin(bring_children_in_line(&ctx, &whc, &namespace)).await?;
-            ctx.confirmed
-                .confirm(key, epoch, &uid, generation, outcome.clone());
+            // A conflict is not confirmed: the object in the way is not watched, so only a retry sees it go.
+            if conflict(&outcome).is_none() {
+                ctx.confirmed
+                    .confirm(key, epoch, &uid, generation, outcome.clone());
+            }
             (outcome, written)
         }
     };
@@ -55,7 +58,19 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
     }
     publish_events(&ctx, &whc, &outcome, &new_status, &written).await;
     tracing::debug!(elapsed = ?started.elapsed(), written = written.len(), "reconciled");
+    if let Some(problem) = conflict(&outcome) {
+        // Reported above; the error makes the controller retry with this object's backoff.
+        return Err(Error::NotOurs(problem.clone()));
+    }
     Ok(Action::requeue(RESYNC))
+}
+
+/// The child conflict `outcome` reports, if it is one.
+fn conflict(outcome: &Outcome) -> Option<&InputError> {
+    match outcome {
+        Outcome::Invalid(problem @ InputError::ChildConflict { .. }) => Some(problem),
+        _ => None,
+    }
 }
 
 /// Reads what the spec refers to, builds the children and applies those that differ from the cluster.
@@ -70,18 +85,51 @@ async fn bring_children_in_line(
         ..inputs
     });
     match resolved.and_then(|inputs| build::build(whc, &inputs)) {
-        Err(problem) => Ok((Outcome::Invalid(problem), Vec::new())),
-        Ok(desired) => {
-            let (state, written) = Box::pin(apply_children(ctx, namespace, desired)).await?;
-            Ok((Outcome::Applied(state), written))
-        }
+        Err(problem) => withdraw_stale_copy(ctx, whc, namespace, problem).await,
+        Ok(desired) => match Box::pin(apply_children(ctx, namespace, &uid_of(whc)?, desired)).await {
+            Ok((state, written)) => Ok((Outcome::Applied(state), written)),
+            // Children before it may have been applied; the status says which one is in the way.
+            Err(Error::NotOurs(problem)) => Ok((Outcome::Invalid(problem), Vec::new())),
+            Err(error) => Err(error),
+        },
     }
 }
 
+/// A problem with the registry credentials' source Secret (gone, or no longer valid) removes the hosts'
+/// copy of them, if this host config made one: the copy follows its source. Nothing else changes.
+async fn withdraw_stale_copy(
+    ctx: &Context,
+    whc: &WasmCloudHostConfig,
+    namespace: &str,
+    problem: InputError,
+) -> Result<(Outcome, Vec<&'static str>), Error> {
+    if whc.spec.registry_credentials_secret.is_none()
+        || problem.secret() != whc.spec.registry_credentials_secret.as_deref()
+    {
+        return Ok((Outcome::Invalid(problem), Vec::new()));
+    }
+    let copy = build::pod::registry_secret_name(&whc.name_any());
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    if apply::remove_if_ours(&secrets, &copy, &uid_of(whc)?).await? {
+        let problem = InputError::CopyWithdrawn {
+            problem: Box::new(problem),
+            copy,
+        };
+        return Ok((Outcome::Invalid(problem), vec!["Secret"]));
+    }
+    Ok((Outcome::Invalid(problem), Vec::new()))
+}
+
+fn uid_of(whc: &WasmCloudHostConfig) -> Result<String, Error> {
+    whc.uid().ok_or(Error::Malformed("uid"))
+}
+
 /// Applies every child that differs from the cluster; returns the workload's state and what was written.
+/// Objects that the host config with `uid` does not control are neither written nor deleted.
 async fn apply_children(
     ctx: &Context,
     namespace: &str,
+    uid: &str,
     desired: Desired,
 ) -> Result<(WorkloadState, Vec<&'static str>), Error> {
     let client = &ctx.client;
@@ -105,7 +153,7 @@ async fn apply_children(
     match &desired.registry_secret {
         Some(secret) => note("Secret", apply::ensure(&secrets, secret).await?.1),
         None => {
-            if apply::remove_if_ours(&secrets, &build::pod::registry_secret_name(&name)).await? {
+            if apply::remove_if_ours(&secrets, &build::pod::registry_secret_name(&name), uid).await? {
                 note("Secret", Applied::Written);
             }
         }
@@ -129,7 +177,7 @@ async fn apply_children(
     // The leaf Service (port 4222) earlier versions made, as the old operator did: the leaf now listens
     // inside the pod only, so the Service would reach nothing. Only one this host config controls goes.
     let services = Api::<Service>::namespaced(client.clone(), namespace);
-    if apply::remove_if_ours(&services, &name).await? {
+    if apply::remove_if_ours(&services, &name, uid).await? {
         note("Service", Applied::Written);
     }
 
@@ -139,7 +187,7 @@ async fn apply_children(
         Workload::Deployment(deployment) => {
             let (current, applied) = apply::ensure(&deployments, deployment).await?;
             note("Deployment", applied);
-            if apply::remove_if_ours(&daemon_sets, &name).await? {
+            if apply::remove_if_ours(&daemon_sets, &name, uid).await? {
                 note("DaemonSet", Applied::Written);
             }
             WorkloadState::of_deployment(&current)
@@ -147,7 +195,7 @@ async fn apply_children(
         Workload::DaemonSet(daemon_set) => {
             let (current, applied) = apply::ensure(&daemon_sets, daemon_set).await?;
             note("DaemonSet", applied);
-            if apply::remove_if_ours(&deployments, &name).await? {
+            if apply::remove_if_ours(&deployments, &name, uid).await? {
                 note("Deployment", Applied::Written);
             }
             WorkloadState::of_daemon_set(&current)

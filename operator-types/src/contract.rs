@@ -93,6 +93,8 @@ pub mod reasons {
     pub const WADM_REJECTED: &str = "WadmRejected";
     pub const VERSION_NOT_BUMPED: &str = "VersionNotBumped";
     pub const CONFLICT: &str = "Conflict";
+    /// An object with a child's name exists and its would-be owner does not control it: left untouched.
+    pub const CHILD_CONFLICT: &str = "ChildConflict";
     pub const DRIFT_CORRECTED: &str = "DriftCorrected";
     pub const LATTICE_UNKNOWN: &str = "LatticeUnknown";
 }

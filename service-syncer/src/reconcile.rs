@@ -19,9 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
-use wasmcloud_operator_types::runtime::drift;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
+use wasmcloud_operator_types::runtime::{drift, ownership};
 
 use crate::lattices::Lattices;
 use crate::plan::{self, PlannedService, Problem};
@@ -200,7 +200,9 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
             },
         };
         kept.insert(name);
-        sync_slices(&ctx, &namespace, planned, &service).await?;
+        if let Some(problem) = sync_slices(&ctx, &namespace, planned, &service).await? {
+            plan.problems.push(problem);
+        }
     }
     for stale in existing.iter().filter(|s| !kept.contains(&s.name_any())) {
         tracing::info!(service = %stale.name_any(), %namespace, %lattice, "removing the Service of an app that no longer qualifies");
@@ -210,13 +212,15 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
     Ok(Action::requeue(SAFETY_NET))
 }
 
-/// Makes the Service's EndpointSlices list the planned pods, or removes ours when a selector does it.
+/// Makes the Service's EndpointSlices list the planned pods, or removes ours when a selector does it. A
+/// slice of the planned name that the Service does not control is left alone and returned as a problem.
 async fn sync_slices(
     ctx: &Context,
     namespace: &str,
     planned: &PlannedService,
     service: &Service,
-) -> Result<(), Error> {
+) -> Result<Option<Problem>, Error> {
+    let service_uid = service.uid().unwrap_or_default();
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
     let name = service.name_any();
     let existing: Vec<Arc<EndpointSlice>> = ctx
@@ -227,6 +231,7 @@ async fn sync_slices(
         .filter(|s| s.namespace().as_deref() == Some(namespace))
         .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
         .filter(|s| s.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(SLICE_MANAGER))
+        .filter(|s| ownership::controlled_by(s.meta(), &service_uid))
         .collect();
     let desired = match &planned.endpoint_pods {
         Some(pods) => {
@@ -235,8 +240,30 @@ async fn sync_slices(
         }
         None => Vec::new(),
     };
+    let mut problem = None;
     for slice in &desired {
         let current = existing.iter().find(|s| s.name_any() == slice.name_any());
+        if current.is_none()
+            && let Some(taken) = api
+                .get_opt(&slice.name_any())
+                .await
+                .map_err(|source| Error::Read {
+                    what: format!("EndpointSlice {namespace}/{}", slice.name_any()),
+                    source,
+                })?
+            && !ownership::controlled_by(taken.meta(), &service_uid)
+        {
+            problem = Some(Problem {
+                app: planned.app.app.clone(),
+                reason: NAME_TAKEN,
+                message: format!(
+                    "EndpointSlice {} already exists and {}; it is left alone and the Service {name} gets no endpoints until it is deleted or renamed",
+                    slice.name_any(),
+                    ownership::holder(taken.meta())
+                ),
+            });
+            continue;
+        }
         apply_if_drifted(&api, slice, current.map(AsRef::as_ref)).await?;
     }
     for stale in existing
@@ -245,7 +272,7 @@ async fn sync_slices(
     {
         delete(&api, &stale.name_any()).await?;
     }
-    Ok(())
+    Ok(problem)
 }
 
 /// Our Services of `lattice` in `namespace`, from the cache.
@@ -259,14 +286,22 @@ fn ours(services: &Store<Service>, namespace: &str, lattice: &str) -> Vec<Arc<Se
         .collect()
 }
 
+/// Ours: our managed-by label (which anyone can copy) and owned by WasmCloudHostConfigs, as every Service
+/// the syncer makes is; a Service with the label alone is someone else's and is never written or deleted.
 fn is_ours<K: Resource>(object: &K) -> bool {
-    object
+    let labelled = object
         .meta()
         .labels
         .as_ref()
         .and_then(|l| l.get(labels::MANAGED_BY))
         .map(String::as_str)
-        == Some(binaries::SERVICE_SYNCER)
+        == Some(binaries::SERVICE_SYNCER);
+    labelled
+        && ownership::owned_by_kind(
+            object.meta(),
+            WasmCloudHostConfig::group(&()).as_ref(),
+            "WasmCloudHostConfig",
+        )
 }
 
 /// Applies `desired` unless `current` already carries every field of it; returns the object as it is.

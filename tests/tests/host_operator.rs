@@ -150,14 +150,17 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         let operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let spec = json!({"lattice": lattice(), "version": "1.4.2", "hostReplicas": 2, "hostLabels": {"zone": "east"}});
+        let created = api.create(&PostParams::default(), &host_config("east-hosts", &spec)).await?;
+        // The leaf Service an earlier version made, as the old operator did: controlled by the host config.
         let earlier_leaf_service: Service = serde_json::from_value(json!({
-            "metadata": {"name": "east-hosts", "labels": {"app.kubernetes.io/managed-by": "wasmcloud-host-operator"}},
+            "metadata": {"name": "east-hosts", "labels": {"app.kubernetes.io/managed-by": "wasmcloud-host-operator"},
+                "ownerReferences": [{"apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
+                    "name": "east-hosts", "uid": created.uid(), "controller": true}]},
             "spec": {"ports": [{"name": "nats", "port": 4222, "targetPort": "nats"}]},
         }))?;
         Api::<Service>::namespaced(ctx.client.clone(), &ctx.namespace)
             .create(&PostParams::default(), &earlier_leaf_service)
             .await?;
-        api.create(&PostParams::default(), &host_config("east-hosts", &spec)).await?;
 
         let whc = wait_ready(&api, "east-hosts", "True").await?;
         let status = whc.status.clone().expect("status");
@@ -379,6 +382,92 @@ async fn bad_registry_credentials_and_conflicting_additions_are_reported_not_app
         let template = deployments.get("south-hosts").await?.spec.expect("spec").template;
         let env = serde_json::to_string(&template)?;
         assert!(!env.contains("\"other\""), "the invalid change was not applied");
+        Ok(())
+    })
+    .await;
+}
+
+/// Waits until Ready is False with `reason` and a message containing `says`.
+async fn wait_refused(
+    api: &Api<WasmCloudHostConfig>,
+    name: &str,
+    reason: &'static str,
+    says: &'static str,
+) -> anyhow::Result<WasmCloudHostConfig> {
+    wait::for_object(api, name, SETTLE, move |whc: Option<&WasmCloudHostConfig>| {
+        whc.and_then(|w| condition(w, "Ready"))
+            .is_some_and(|(status, r, message)| status == "False" && r == reason && message.contains(says))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn objects_it_did_not_create_are_never_written_or_deleted_and_the_registry_copy_follows_its_source() {
+    with_namespace("whc-owner", |ctx| async move {
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        // Someone else's objects with the names the children would take; the Service even carries our
+        // managed-by label (labels can be copied), but no ownerReference.
+        let theirs = json!({"app": "someone-else"});
+        config_maps
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "hosts", "labels": theirs}, "data": {"keep": "me"}}))?)
+            .await?;
+        accounts
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "hosts", "labels": theirs}}))?)
+            .await?;
+        services
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "hosts",
+                "labels": {"app.kubernetes.io/managed-by": "wasmcloud-host-operator"}},
+                "spec": {"ports": [{"port": 4222}]}}))?)
+            .await?;
+        let before = config_maps.get("hosts").await?;
+
+        api.create(&PostParams::default(), &host_config("hosts", &json!({"lattice": lattice(), "version": "1.4.2"})))
+            .await?;
+        let refused = wait_refused(&api, "hosts", "ChildConflict", "ConfigMap hosts already exists").await?;
+        let (_, _, message) = condition(&refused, "Ready").expect("Ready");
+        assert!(message.contains("delete or rename that ConfigMap"), "says how to resolve it: {message}");
+        let event = wait_event(&ctx, "hosts", "ChildConflict").await?;
+        assert_eq!(event.type_.as_deref(), Some("Warning"));
+        assert!(event.note.unwrap_or_default().contains("ConfigMap hosts"));
+        let after = config_maps.get("hosts").await?;
+        assert_eq!(after.resource_version(), before.resource_version(), "the foreign ConfigMap is not written");
+        assert!(after.owner_references().is_empty());
+
+        // Out of the way: the next child in line is in the way, then nothing is.
+        config_maps.delete("hosts", &DeleteParams::default()).await?;
+        wait_refused(&api, "hosts", "ChildConflict", "ServiceAccount hosts already exists").await?;
+        assert!(accounts.get("hosts").await?.owner_references().is_empty());
+        accounts.delete("hosts", &DeleteParams::default()).await?;
+        wait_ready(&api, "hosts", "True").await?;
+        assert!(
+            services.get_opt("hosts").await?.is_some(),
+            "a Service with our label but not our ownerReference is never deleted"
+        );
+        assert!(accounts.get("hosts").await?.owner_references().iter().any(|r| r.kind == "WasmCloudHostConfig"));
+
+        // Deleting the host config deletes what it created, nothing else.
+        api.delete("hosts", &DeleteParams::foreground()).await?;
+        wait::until_gone(&api, "hosts", SETTLE).await?;
+        assert!(services.get_opt("hosts").await?.is_some(), "the foreign Service outlives the host config");
+
+        // The registry credentials' copy follows its source: the source goes, the copy goes.
+        let registry: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": "{\"auths\":{\"ghcr.io\":{\"username\":\"octo\",\"password\":\"s3cret\"}}}"}
+        }))?;
+        secrets.create(&PostParams::default(), &registry).await?;
+        let spec = json!({"lattice": lattice(), "version": "1.4.2", "registryCredentialsSecret": "pull"});
+        api.create(&PostParams::default(), &host_config("pulling", &spec)).await?;
+        wait_ready(&api, "pulling", "True").await?;
+        assert!(secrets.get_opt("pulling-registry-credentials").await?.is_some());
+        secrets.delete("pull", &DeleteParams::default()).await?;
+        wait_refused(&api, "pulling", "SecretNotFound", "Secret pull not found").await?;
+        wait::until_gone(&secrets, "pulling-registry-credentials", SETTLE).await?;
         Ok(())
     })
     .await;

@@ -254,3 +254,49 @@ async fn deleted_services_come_back_orphans_go_on_start_and_host_config_deletion
     })
     .await;
 }
+
+#[tokio::test]
+async fn services_and_slices_it_did_not_create_are_never_written_or_deleted() {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::api::PostParams;
+    with_namespace("svc-foreign", |ctx| async move {
+        let (_hosts, _syncer, _simulated) = start(&ctx).await?;
+        let lattice = lattice("foreign");
+        create_host_config(&ctx, "hosts", &lattice, 1, &json!({})).await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let slices: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        // Our labels copied onto objects nobody made through the syncer (no WasmCloudHostConfig owns them).
+        let copied = json!({"app.kubernetes.io/managed-by": "wasmcloud-service-syncer", "wasmcloud.dev/lattice": lattice});
+        for name in ["mimic", "taken"] {
+            services
+                .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": name, "labels": copied},
+                    "spec": {"ports": [{"port": 9999}]}}))?)
+                .await?;
+        }
+        slices
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "sliced-ipv4",
+                "labels": {"kubernetes.io/service-name": "sliced", "endpointslice.kubernetes.io/managed-by": "someone-else"}},
+                "addressType": "IPv4", "endpoints": []}))?)
+            .await?;
+        let taken_before = services.get("taken").await?.resource_version();
+        let slice_before = slices.get("sliced-ipv4").await?.resource_version();
+
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        deploy(&wadm, &http_app("taken", "v1", &spread, "0.0.0.0:8080"), "taken").await?;
+        deploy(&wadm, &http_app("sliced", "v1", &spread, "0.0.0.0:8081"), "sliced").await?;
+        deploy(&wadm, &http_app("served", "v1", &spread, "0.0.0.0:8082"), "served").await?;
+        wait_endpoint_pods(&ctx, "served", |pods| pods.len() == 1).await?;
+        wait_event(&ctx, "ServiceNameTaken", "Service taken").await?;
+        wait_event(&ctx, "ServiceNameTaken", "EndpointSlice sliced-ipv4 already exists").await?;
+        wait_service(&ctx, "sliced", |_| true).await?;
+
+        assert!(services.get_opt("mimic").await?.is_some(), "a labelled Service the syncer did not make is not deleted as stale");
+        assert_eq!(services.get("taken").await?.resource_version(), taken_before, "the foreign Service is not written");
+        let slice = slices.get("sliced-ipv4").await?;
+        assert_eq!(slice.resource_version(), slice_before, "the foreign EndpointSlice is not written");
+        assert!(slice.owner_references().is_empty());
+        Ok(())
+    })
+    .await;
+}

@@ -11,6 +11,7 @@ pub mod drift;
 pub mod leader;
 pub mod metrics;
 pub mod nats;
+pub mod ownership;
 pub mod readiness;
 pub mod shutdown;
 
