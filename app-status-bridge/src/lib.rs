@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod group_check;
 pub mod manifest;
+pub mod provenance;
 pub mod reconcile;
 pub mod status;
 pub use wasmcloud_operator_types::runtime::wadm;

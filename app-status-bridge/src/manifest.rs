@@ -22,10 +22,13 @@ fn is_bookkeeping(key: &str) -> bool {
         || key == annotations::LATTICE
         || key == annotations::SKIP_WADM_CLEANUP
         || key == annotations::CONTENT_HASH
+        || key == annotations::OWNER_UID
+        || key == annotations::OWNER
+        || key == annotations::ADOPT_MODEL
 }
 
 /// The manifest to put into wadm: the object as `wash app deploy` would have read it from its file, with
-/// the version set.
+/// the version set and the bridge's owner mark (the object's UID and name; see `provenance`).
 pub fn manifest(app: &Application) -> Value {
     let version = version(app);
     let mut kept: BTreeMap<String, String> = app
@@ -36,6 +39,11 @@ pub fn manifest(app: &Application) -> Value {
         .collect();
     kept.insert(annotations::WADM_VERSION.to_string(), version);
     kept.insert(annotations::CONTENT_HASH.to_string(), content_hash(app));
+    if let Some(uid) = app.uid() {
+        kept.insert(annotations::OWNER_UID.to_string(), uid);
+        let owner = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
+        kept.insert(annotations::OWNER.to_string(), owner);
+    }
     let mut metadata = json!({"name": app.name_any(), "annotations": kept});
     if !app.labels().is_empty() {
         metadata["labels"] = json!(app.labels());

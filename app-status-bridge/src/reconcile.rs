@@ -23,6 +23,7 @@ use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConfig};
 
 use crate::manifest;
+use crate::provenance::{self, Provenance};
 use crate::status::{self, Sync};
 use crate::wadm::{Wadm, WadmError};
 
@@ -165,6 +166,18 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
             return Ok(Action::await_change());
         }
     };
+    let name = app.name_any();
+    let invalid_token = provenance::subject_token_problem("name", &name)
+        .or_else(|| provenance::subject_token_problem("lattice", &lattice));
+    if let Some(message) = invalid_token {
+        // Nothing can reach wadm, so no lattice is recorded: deletion has nothing to clean up.
+        let sync = Sync::Failed {
+            reason: reasons::INVALID_SPEC,
+            message,
+        };
+        write_status(app, ctx, None, &sync, &Value::Null).await?;
+        return Ok(Action::await_change());
+    }
     if let Some(owner) = earlier_claim(app, &lattice, ctx) {
         let message = format!(
             "{owner} already deploys model {} in lattice {lattice}",
@@ -179,7 +192,8 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
     }
 
     let wadm = &ctx.wadm;
-    let name = app.name_any();
+    let uid = app.uid().unwrap_or_default();
+    leave_previous_lattice(app, ctx, &lattice, &uid).await?;
     let manifest = manifest::manifest(app);
     let version = manifest::version(app);
     if let Some(problems) = invalid(&manifest).await {
@@ -192,8 +206,28 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
     }
     let result = async {
         let versions = wadm.versions(&lattice, &name).await?;
-        if versions.iter().any(|v| v.version == version) {
-            let stored = wadm.manifest(&lattice, &name, &version).await?;
+        let stored_version = versions.iter().any(|v| v.version == version);
+        // Whose the model is: the version we would deploy if stored, else the newest one.
+        let probe = if stored_version { Some(version.as_str()) } else { versions.last().map(|v| v.version.as_str()) };
+        let stored = match probe {
+            Some(probe) => wadm.manifest(&lattice, &name, probe).await?,
+            None => None,
+        };
+        if let Some(whose) = stored.as_ref().map(|stored| Provenance::of(stored, &uid))
+            && whose != Provenance::Ours
+            && !provenance::adopts(app)
+        {
+            return Ok(Some(Sync::Failed {
+                reason: reasons::CONFLICT,
+                message: format!(
+                    "model {name} in lattice {lattice} is already in wadm and {}; the bridge leaves it alone. To take it over \
+                     with this Application, set the annotation {}=\"true\"",
+                    whose.describe(),
+                    annotations::ADOPT_MODEL
+                ),
+            }));
+        }
+        if stored_version {
             if stored.is_some_and(|stored| !manifest::same_content(&stored, &manifest)) {
                 return Ok(Some(Sync::Failed {
                     reason: reasons::VERSION_NOT_BUMPED,
@@ -242,6 +276,48 @@ async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
     Ok(Action::requeue(RESYNC))
 }
 
+/// Whose the model `name` in `lattice` is, by its newest stored version; `None` when wadm has none.
+async fn provenance_in(
+    ctx: &Context,
+    lattice: &str,
+    name: &str,
+    uid: &str,
+) -> Result<Option<Provenance>, WadmError> {
+    let versions = ctx.wadm.versions(lattice, name).await?;
+    let Some(newest) = versions.last() else {
+        return Ok(None);
+    };
+    let stored = ctx.wadm.manifest(lattice, name, &newest.version).await?;
+    Ok(stored.map(|stored| Provenance::of(&stored, uid)))
+}
+
+/// When the Application moved to another lattice, removes its model from the one the status recorded, if
+/// the model there is ours: an object deploys into one lattice at a time.
+async fn leave_previous_lattice(
+    app: &Application,
+    ctx: &Context,
+    lattice: &str,
+    uid: &str,
+) -> Result<(), StepError> {
+    let Some(previous) = app
+        .status
+        .as_ref()
+        .and_then(|s| s.lattice.as_deref())
+        .filter(|previous| *previous != lattice)
+    else {
+        return Ok(());
+    };
+    let name = app.name_any();
+    if provenance_in(ctx, previous, &name, uid).await? == Some(Provenance::Ours) {
+        ctx.wadm.delete(previous, &name).await?;
+        let note = format!(
+            "removed model {name} from lattice {previous}: the Application now deploys into {lattice}"
+        );
+        publish(ctx, app, EventType::Normal, reasons::LATTICE_CHANGED, note).await;
+    }
+    Ok(())
+}
+
 /// wadm's own validation (wadm-types), run before anything reaches wadm; `None` when the manifest is fine.
 async fn invalid(manifest: &Value) -> Option<String> {
     use wadm_types::validation::{ValidationFailureLevel, validate_manifest_bytes};
@@ -273,19 +349,47 @@ async fn cleanup(app: &Application, ctx: &Context) -> Result<Action, StepError> 
         // Skipped on request, never ours, or never reached wadm: nothing to remove.
         return Ok(Action::await_change());
     };
-    if let Err(error) = ctx.wadm.delete(&lattice, &app.name_any()).await {
-        let message = format!(
-            "cannot remove the model from wadm ({error}); the object stays until it can, or set the annotation {}=true",
-            annotations::SKIP_WADM_CLEANUP
-        );
-        let sync = Sync::Failed {
-            reason: reasons::WADM_UNREACHABLE,
-            message,
-        };
-        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
-        return Err(error.into());
+    let name = app.name_any();
+    let whose = match provenance_in(ctx, &lattice, &name, &app.uid().unwrap_or_default()).await {
+        Ok(whose) => whose,
+        Err(error) => return cleanup_failed(app, ctx, &lattice, error).await,
+    };
+    match whose {
+        None => return Ok(Action::await_change()),
+        Some(Provenance::Ours) => {}
+        Some(other) => {
+            // Someone else's model (or one that was taken over since): it stays in wadm.
+            let note = format!(
+                "left model {name} in lattice {lattice} alone: it {}",
+                other.describe()
+            );
+            publish(ctx, app, EventType::Normal, reasons::CONFLICT, note).await;
+            return Ok(Action::await_change());
+        }
+    }
+    if let Err(error) = ctx.wadm.delete(&lattice, &name).await {
+        return cleanup_failed(app, ctx, &lattice, error).await;
     }
     Ok(Action::await_change())
+}
+
+/// Reports that the model could not be removed; the error retries the cleanup.
+async fn cleanup_failed(
+    app: &Application,
+    ctx: &Context,
+    lattice: &str,
+    error: WadmError,
+) -> Result<Action, StepError> {
+    let message = format!(
+        "cannot remove the model from wadm ({error}); the object stays until it can, or set the annotation {}=true",
+        annotations::SKIP_WADM_CLEANUP
+    );
+    let sync = Sync::Failed {
+        reason: reasons::WADM_UNREACHABLE,
+        message,
+    };
+    write_status(app, ctx, Some(lattice), &sync, &Value::Null).await?;
+    Err(error.into())
 }
 
 /// Computes the status and writes it only when it changed; publishes an Event when Synced flips.

@@ -54,6 +54,14 @@ pub mod annotations {
     /// In a manifest the bridge puts into wadm: the hash of the Application's content, so a stored
     /// version can be compared without depending on how wadm re-serializes the manifest.
     pub const CONTENT_HASH: &str = "k8s.wasmcloud.dev/content-hash";
+    /// In a manifest the bridge puts into wadm: the UID of the Application it came from. The bridge puts,
+    /// deploys and deletes only models whose newest version carries its object's UID.
+    pub const OWNER_UID: &str = "k8s.wasmcloud.dev/owner-uid";
+    /// In a manifest the bridge puts into wadm: `<namespace>/<name>` of that Application, for people.
+    pub const OWNER: &str = "k8s.wasmcloud.dev/owner";
+    /// On an Application: `"true"` takes over a model of the same name that wadm holds without this
+    /// object's mark (put by `wash`, another cluster or another object); without it such a model is a conflict.
+    pub const ADOPT_MODEL: &str = "k8s.wasmcloud.dev/adopt-model";
     /// On a Service created for an app whose name is not a valid Service name: the original name.
     pub const ORIGINAL_APP_NAME: &str = "wasmcloud.dev/app-name";
     /// On host pod templates: the checksum of every Secret and ConfigMap the hosts read, so a change rolls them.
@@ -97,6 +105,8 @@ pub mod reasons {
     pub const CHILD_CONFLICT: &str = "ChildConflict";
     pub const DRIFT_CORRECTED: &str = "DriftCorrected";
     pub const LATTICE_UNKNOWN: &str = "LatticeUnknown";
+    /// An Application moved to another lattice; its model left the previous one.
+    pub const LATTICE_CHANGED: &str = "LatticeChanged";
 }
 
 /// The names of the three binaries (also their managed-by label values and leader-election lease names).

@@ -358,3 +358,112 @@ async fn the_skip_annotation_releases_the_object_and_leaves_wadm_alone() {
     })
     .await;
 }
+
+/// The stored versions of `name` in the lattice of `wadm` (empty when wadm doesn't know it).
+async fn stored_versions(wadm: &WadmApi, name: &str) -> anyhow::Result<Vec<Value>> {
+    let reply = wadm.call("versions", Some(name), Vec::new()).await?;
+    Ok(reply["versions"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn models_it_did_not_put_are_left_alone_unless_adopted_and_a_moved_app_leaves_its_old_lattice() {
+    with_namespace("app-owner", |ctx| async move {
+        let _bridge = start_in_namespace(&ctx, "wasmcloud-app-status-bridge").await?;
+        let (first, second) = (lattice(), lattice());
+        let nats = ctx.env.nats().await?;
+        let simulated = SimulatedLattice::start(nats.clone(), &first).await?;
+        let _host = simulated.start_host("host-a", &[]).await?;
+        let wadm = WadmApi::new(nats.clone(), &first);
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+
+        // `wash app put`: the model is someone else's.
+        let fixture = TestEnv::repo_root().join("operator-types/tests/fixtures/wadm-oam/echo.yaml");
+        let put = wadm.put(&std::fs::read_to_string(fixture)?).await?;
+        anyhow::ensure!(put["result"] == "created", "{put}");
+        let before = stored_versions(&wadm, "echo").await?;
+
+        api.create(&PostParams::default(), &example("echo.yaml", &first)?)
+            .await?;
+        let refused = wait_synced(&api, "echo", "Conflict").await?;
+        let (_, _, message) = condition(&refused, "Synced").expect("Synced");
+        assert!(
+            message.contains("k8s.wasmcloud.dev/adopt-model"),
+            "says how to take it over: {message}"
+        );
+        assert_eq!(
+            stored_versions(&wadm, "echo").await?,
+            before,
+            "nothing put, nothing deployed"
+        );
+        api.delete("echo", &DeleteParams::default()).await?;
+        wait::until_gone(&api, "echo", SETTLE).await?;
+        assert_eq!(
+            stored_versions(&wadm, "echo").await?,
+            before,
+            "deleting the object leaves the model in wadm"
+        );
+
+        // Adopted on request: the bridge puts its version (with its mark) and deploys it.
+        let mut adopting = example("echo.yaml", &first)?;
+        adopting
+            .annotations_mut()
+            .insert("k8s.wasmcloud.dev/adopt-model".into(), "true".into());
+        let created = api.create(&PostParams::default(), &adopting).await?;
+        wait_phase(&api, "echo", ApplicationPhase::Deployed).await?;
+        let versions = stored_versions(&wadm, "echo").await?;
+        let newest = versions
+            .last()
+            .and_then(|v| v["version"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let stored = wadm
+            .call(
+                "get",
+                Some("echo"),
+                serde_json::to_vec(&json!({"version": newest}))?,
+            )
+            .await?;
+        assert_eq!(
+            stored
+                .pointer("/manifest/metadata/annotations/k8s.wasmcloud.dev~1owner-uid")
+                .and_then(Value::as_str),
+            created.uid().as_deref(),
+            "{stored}"
+        );
+
+        // Moved to another lattice: the model follows, the first lattice no longer has it.
+        let moved = json!({"metadata": {"annotations": {"k8s.wasmcloud.dev/lattice": second}}});
+        api.patch("echo", &PatchParams::default(), &Patch::Merge(&moved))
+            .await?;
+        wait::for_object(&api, "echo", SETTLE, |app: Option<&Application>| {
+            app.and_then(|a| a.status.as_ref())
+                .and_then(|s| s.lattice.as_deref())
+                == Some(second.as_str())
+        })
+        .await?;
+        let wadm_first = &wadm;
+        wait::until("the model to leave the first lattice", SETTLE, || async move {
+            match stored_versions(wadm_first, "echo").await {
+                Ok(v) if v.is_empty() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await?;
+        let wadm_second = WadmApi::new(nats.clone(), &second);
+        assert!(
+            !stored_versions(&wadm_second, "echo").await?.is_empty(),
+            "put into the new lattice"
+        );
+
+        // A name wadm's subjects can't carry: refused before anything is put; deletion is not held up.
+        let mut dotted = example("echo.yaml", &first)?;
+        dotted.metadata.name = Some("echo.v2".into());
+        api.create(&PostParams::default(), &dotted).await?;
+        let refused = wait_synced(&api, "echo.v2", "InvalidSpec").await?;
+        assert!(condition(&refused, "Synced").is_some_and(|c| c.2.contains("'.'")));
+        api.delete("echo.v2", &DeleteParams::default()).await?;
+        wait::until_gone(&api, "echo.v2", SETTLE).await?;
+        Ok(())
+    })
+    .await;
+}
