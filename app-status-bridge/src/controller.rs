@@ -14,6 +14,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::watch_config;
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
@@ -62,10 +63,15 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
         Wadm::new(nats.client.clone()),
         shared.metrics.clone(),
         Recorder::new(client.clone(), reporter),
-        (apps.clone(), host_configs),
+        (apps.clone(), host_configs.clone()),
         default_lattice,
+        CacheGate::new(&shared.readiness, &["caches", "host-configs"]),
     ));
     tokio::spawn(readiness::when_store_ready(apps.clone(), caches));
+    tokio::spawn(readiness::when_store_ready(
+        host_configs,
+        shared.readiness.register("host-configs"),
+    ));
 
     controller
         // A host config's lattice decides the lattice of the Applications in its namespace.
@@ -119,6 +125,7 @@ fn each_connect(connections: tokio::sync::watch::Receiver<u64>) -> impl futures:
 }
 
 async fn timed_reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.listed.open().await;
     let started = Instant::now();
     let result = Box::pin(reconcile(app.clone(), ctx.clone())).await;
     ctx.tracker.finished(&app, started.elapsed(), result.is_ok());

@@ -19,6 +19,7 @@ use wasmcloud_operator_types::contract::{
     APPLICATION_FINALIZER, annotations, condition_types, field_manager, reasons,
 };
 use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConfig};
 
@@ -42,6 +43,9 @@ pub struct Context {
     pub host_configs: Store<WasmCloudHostConfig>,
     pub default_lattice: Option<String>,
     pub tracker: ReconcileTracker<Application>,
+    /// Open once the Application and WasmCloudHostConfig stores have listed: a lattice is never chosen
+    /// from a half-filled view (which would pick the default lattice on restart).
+    pub listed: CacheGate,
 }
 
 impl std::fmt::Debug for Context {
@@ -60,6 +64,7 @@ impl Context {
         recorder: Recorder,
         stores: (Store<Application>, Store<WasmCloudHostConfig>),
         default_lattice: Option<String>,
+        listed: CacheGate,
     ) -> Self {
         let (apps, host_configs) = stores;
         Self {
@@ -70,6 +75,7 @@ impl Context {
             host_configs,
             default_lattice,
             tracker: ReconcileTracker::new(CONTROLLER, metrics),
+            listed,
         }
     }
 }

@@ -10,6 +10,10 @@ use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::contract::annotations;
 use wasmcloud_operator_types::host_config::LatticeApp;
 
+/// At most this many apps are listed in a host config's status (`appCount` has them all), so the status
+/// stays small whatever a namespace deploys.
+pub const MAX_LISTED: usize = 100;
+
 /// What the index keeps of one Application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
@@ -79,18 +83,26 @@ impl AppIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The apps on `lattice`, sorted by namespace and name.
-    pub fn on_lattice(&self, lattice: &str) -> Vec<LatticeApp> {
-        self.read()
+    /// The apps of `namespace` on `lattice`, sorted by name, and how many there are: at most
+    /// [`MAX_LISTED`] are listed. An Application elsewhere that names the lattice never reaches this
+    /// namespace's host config status.
+    pub fn on_lattice(&self, namespace: &str, lattice: &str) -> (Vec<LatticeApp>, usize) {
+        let entries = self.read();
+        let matching = entries
             .iter()
-            .filter(|(_, e)| e.lattice.as_deref() == Some(lattice))
+            .filter(|((ns, _), _)| ns == namespace)
+            .filter(|(_, e)| e.lattice.as_deref() == Some(lattice));
+        let count = matching.clone().count();
+        let listed = matching
+            .take(MAX_LISTED)
             .map(|((namespace, name), e)| LatticeApp {
                 name: name.clone(),
                 namespace: Some(namespace.clone()),
                 version: e.version.clone(),
                 phase: e.phase.clone(),
             })
-            .collect()
+            .collect();
+        (listed, count)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(String, String), Entry>> {
@@ -143,15 +155,34 @@ mod tests {
             "same again: nothing changed"
         );
         index.apply(&app("west", "cart", "red", "Waiting"));
-        assert_eq!(index.on_lattice("blue").len(), 1);
-        assert_eq!(index.on_lattice("blue")[0].phase.as_deref(), Some("Deployed"));
+        assert_eq!(index.on_lattice("east", "blue").0.len(), 1);
+        assert_eq!(
+            index.on_lattice("east", "blue").0[0].phase.as_deref(),
+            Some("Deployed")
+        );
         let moved = index.apply(&app("east", "shop", "red", "Deployed"));
         assert_eq!(moved, BTreeSet::from(["blue".to_string(), "red".to_string()]));
-        assert_eq!(index.on_lattice("red").len(), 2);
+        assert_eq!(
+            index.on_lattice("east", "red").0.len(),
+            1,
+            "west's cart is not east's"
+        );
+        assert_eq!(index.on_lattice("west", "red").0.len(), 1);
         assert_eq!(
             index.delete(&app("west", "cart", "red", "Waiting")),
             BTreeSet::from(["red".to_string()])
         );
+    }
+
+    #[test]
+    fn the_list_is_bounded_and_the_count_is_not() {
+        let index = AppIndex::default();
+        for n in 0..MAX_LISTED + 5 {
+            index.apply(&app("east", &format!("app-{n:03}"), "blue", "Deployed"));
+        }
+        let (listed, count) = index.on_lattice("east", "blue");
+        assert_eq!((listed.len(), count), (MAX_LISTED, MAX_LISTED + 5));
+        assert_eq!(listed[0].name, "app-000");
     }
 
     #[test]
@@ -162,7 +193,7 @@ mod tests {
         index.begin_resync();
         index.apply(&app("east", "shop", "blue", "Deployed"));
         assert_eq!(index.end_resync(), BTreeSet::from(["red".to_string()]));
-        assert!(index.on_lattice("red").is_empty());
-        assert_eq!(index.on_lattice("blue").len(), 1);
+        assert!(index.on_lattice("west", "red").0.is_empty());
+        assert_eq!(index.on_lattice("east", "blue").0.len(), 1);
     }
 }

@@ -5,6 +5,7 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 
 use crate::app_index::AppIndex;
@@ -25,6 +26,8 @@ pub struct Context {
     pub tracker: ReconcileTracker<WasmCloudHostConfig>,
     /// The image of the host pods' leaf-link sidecar (`--leaf-link-image`); none: no sidecar.
     pub leaf_link_image: Option<String>,
+    /// Open once the host configs and the Application index have listed: no status from a partial app list.
+    pub listed: CacheGate,
 }
 
 impl std::fmt::Debug for Context {
@@ -41,6 +44,7 @@ impl Context {
         apps: AppIndex,
         confirmed: Confirmed,
         leaf_link_image: Option<String>,
+        listed: CacheGate,
     ) -> prometheus::Result<Self> {
         let managed = prometheus::IntGauge::new(
             "wasmcloud_host_operator_managed_objects",
@@ -57,6 +61,7 @@ impl Context {
             confirmed,
             tracker,
             leaf_link_image,
+            listed,
         })
     }
 }

@@ -18,6 +18,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
+use wasmcloud_operator_types::runtime::readiness::{CacheGate, ReadinessCheck};
 use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
@@ -34,6 +35,7 @@ use crate::reconcile::reconcile;
 pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyhow::Result<()> {
     let client = shared.client.clone();
     let caches = shared.readiness.register("caches");
+    let applications_listed = shared.readiness.register("applications");
     let apps = AppIndex::default();
     let confirmed = Confirmed::default();
     let reporter = Reporter {
@@ -47,6 +49,7 @@ pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyho
         apps.clone(),
         confirmed.clone(),
         leaf_link_image,
+        CacheGate::new(&shared.readiness, &["caches", "applications"]),
     )?);
 
     let ours = watch_config::labelled(labels::MANAGED_BY, binaries::HOST_OPERATOR);
@@ -103,7 +106,7 @@ pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyho
         )
         .reconcile_on(application_triggers(
             shared.api::<Application>(),
-            apps,
+            (apps, applications_listed),
             store.clone(),
         ));
 
@@ -209,7 +212,7 @@ fn key_of(whc: &WasmCloudHostConfig) -> Key {
 /// changed.
 fn application_triggers(
     api: Api<Application>,
-    apps: AppIndex,
+    (apps, listed): (AppIndex, ReadinessCheck),
     store: Store<WasmCloudHostConfig>,
 ) -> impl futures::Stream<Item = ObjectRef<WasmCloudHostConfig>> + Send + 'static {
     watcher(api, watch_config::all())
@@ -222,7 +225,10 @@ fn application_triggers(
                     apps.begin_resync();
                     BTreeSet::new()
                 }
-                Ok(watcher::Event::InitDone) => apps.end_resync(),
+                Ok(watcher::Event::InitDone) => {
+                    listed.set(true);
+                    apps.end_resync()
+                }
                 Err(error) => {
                     tracing::warn!(%error, "watching Applications failed; retrying");
                     BTreeSet::new()
@@ -241,6 +247,7 @@ fn application_triggers(
 
 /// The reconcile, recorded by the tracker.
 async fn timed_reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.listed.open().await;
     let started = Instant::now();
     let result = Box::pin(reconcile(whc.clone(), ctx.clone())).await;
     ctx.tracker.finished(&whc, started.elapsed(), result.is_ok());

@@ -49,7 +49,7 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
             (outcome, written)
         }
     };
-    let apps = ctx.apps.on_lattice(&whc.spec.lattice);
+    let apps = ctx.apps.on_lattice(&namespace, &whc.spec.lattice);
 
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new_status = status::compute(whc.status.as_ref(), whc.metadata.generation, &outcome, apps, &now);

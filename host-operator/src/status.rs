@@ -73,7 +73,7 @@ pub fn compute(
     current: Option<&WasmCloudHostConfigStatus>,
     generation: Option<i64>,
     outcome: &Outcome,
-    apps: Vec<LatticeApp>,
+    (apps, app_count): (Vec<LatticeApp>, usize),
     now: &Time,
 ) -> WasmCloudHostConfigStatus {
     let mut status = current.cloned().unwrap_or_default();
@@ -150,7 +150,7 @@ pub fn compute(
         }
     }
     status.observed_generation = generation;
-    status.app_count = u32::try_from(apps.len()).unwrap_or(u32::MAX);
+    status.app_count = u32::try_from(app_count).unwrap_or(u32::MAX);
     status.apps = apps;
     status
 }
@@ -191,7 +191,7 @@ mod tests {
             None,
             Some(4),
             &Outcome::Applied(state(3, 3, 3)),
-            Vec::new(),
+            (Vec::new(), 0),
             &at(1),
         );
         assert!(is_true(&status.conditions, "Ready"));
@@ -208,7 +208,7 @@ mod tests {
             None,
             Some(1),
             &Outcome::Applied(state(3, 2, 1)),
-            Vec::new(),
+            (Vec::new(), 0),
             &at(1),
         );
         assert!(!is_true(&status.conditions, "Ready"));
@@ -220,7 +220,7 @@ mod tests {
     fn a_workload_that_has_not_seen_the_new_spec_is_not_ready() {
         let mut lagging = state(3, 3, 3);
         lagging.observed = false;
-        let status = compute(None, Some(2), &Outcome::Applied(lagging), Vec::new(), &at(1));
+        let status = compute(None, Some(2), &Outcome::Applied(lagging), (Vec::new(), 0), &at(1));
         assert!(!is_true(&status.conditions, "Ready"));
     }
 
@@ -230,7 +230,7 @@ mod tests {
             None,
             Some(1),
             &Outcome::Applied(state(2, 2, 2)),
-            Vec::new(),
+            (Vec::new(), 0),
             &at(1),
         );
         let error = InputError::SecretKeyMissing {
@@ -241,7 +241,7 @@ mod tests {
             Some(&healthy),
             Some(2),
             &Outcome::Invalid(error),
-            Vec::new(),
+            (Vec::new(), 0),
             &at(2),
         );
         let ready = status
@@ -270,14 +270,14 @@ mod tests {
             None,
             Some(1),
             &Outcome::Applied(state(1, 1, 1)),
-            apps.clone(),
+            (apps.clone(), apps.len()),
             &at(1),
         );
         let second = compute(
             Some(&first),
             Some(1),
             &Outcome::Applied(state(1, 1, 1)),
-            apps,
+            (apps.clone(), apps.len()),
             &at(99),
         );
         assert_eq!(first, second);

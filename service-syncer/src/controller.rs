@@ -16,6 +16,7 @@ use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
 use wasmcloud_operator_types::runtime::nats::Nats;
+use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
 use wasmcloud_operator_types::runtime::{app, readiness};
 
@@ -79,6 +80,10 @@ pub async fn run(
             pods,
             services,
             slices,
+            listed: CacheGate::new(
+                &shared.readiness,
+                &["host-configs", "pods", "services", "endpointslices"],
+            ),
         },
         lattices,
         &shared.metrics,
@@ -177,6 +182,7 @@ fn in_lattice(
 }
 
 async fn timed_reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.caches.listed.open().await;
     let started = Instant::now();
     let result = Box::pin(reconcile(host_config.clone(), ctx.clone())).await;
     ctx.tracker

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
 use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::runtime::{drift, ownership};
 
@@ -74,6 +75,8 @@ pub struct Caches {
     pub pods: Store<Pod>,
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
+    /// Open once each of the stores above has listed: no reconcile plans from a half-filled view.
+    pub listed: CacheGate,
 }
 
 /// (namespace, lattice)

@@ -1,12 +1,17 @@
 //! What /readyz reports: a set of named checks, each flipped by the part of the binary that owns it
-//! (cache sync, NATS connection). Shared state only; no I/O.
+//! (cache sync, NATS connection); and the gate that holds reconciles until the caches they read have
+//! listed once. Shared state only; no I/O.
 
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 /// Named readiness checks; ready when every registered check is true.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     checks: Arc<Mutex<Vec<(&'static str, bool)>>>,
+    /// Woken on every change of a check.
+    changed: Arc<Notify>,
 }
 
 impl Readiness {
@@ -32,6 +37,27 @@ impl Readiness {
         for check in self.lock().iter_mut().filter(|(n, _)| *n == name) {
             check.1 = ok;
         }
+        self.changed.notify_waiters();
+    }
+
+    /// Whether every check named in `names` is registered and true.
+    fn all(&self, names: &[&'static str]) -> bool {
+        let checks = self.lock();
+        names
+            .iter()
+            .all(|name| checks.iter().any(|(n, ok)| n == name && *ok))
+    }
+
+    /// Waits until every check named in `names` is true.
+    pub async fn until(&self, names: &[&'static str]) {
+        loop {
+            // Registered before the look, so a change in between is not missed.
+            let changed = self.changed.notified();
+            if self.all(names) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, bool)>> {
@@ -39,6 +65,30 @@ impl Readiness {
         self.checks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Holds reconciles until the caches they read have each listed once (their readiness checks, flipped by
+/// [`when_store_ready`] or the owner of the cache): a reconcile that read a half-filled cache would act on a
+/// world with objects missing from it — deploy into a default lattice, drop endpoints, write a shorter list.
+#[derive(Clone, Debug)]
+pub struct CacheGate {
+    readiness: Readiness,
+    caches: Vec<&'static str>,
+}
+
+impl CacheGate {
+    /// A gate on the checks named `caches` of `readiness`.
+    pub fn new(readiness: &Readiness, caches: &[&'static str]) -> Self {
+        Self {
+            readiness: readiness.clone(),
+            caches: caches.to_vec(),
+        }
+    }
+
+    /// Returns once every cache has listed (at once after that).
+    pub async fn open(&self) {
+        self.readiness.until(&self.caches).await;
     }
 }
 
@@ -95,5 +145,30 @@ mod tests {
         assert!(readiness.failing().is_empty());
         nats.set(false);
         assert_eq!(readiness.failing(), vec!["nats"]);
+    }
+
+    #[tokio::test]
+    async fn the_gate_opens_when_its_caches_have_listed_and_ignores_other_checks() {
+        let readiness = Readiness::default();
+        let pods = readiness.register("pods");
+        let services = readiness.register("services");
+        let _nats = readiness.register("nats");
+        let gate = CacheGate::new(&readiness, &["pods", "services"]);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.open().await }
+        });
+        pods.set(true);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one cache has not listed");
+        services.set(true);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("opens once both have listed")
+            .expect("no panic");
+        // Open from then on, whatever NATS does.
+        tokio::time::timeout(std::time::Duration::from_secs(1), gate.open())
+            .await
+            .expect("stays open");
     }
 }
