@@ -18,11 +18,17 @@ pub fn all() -> Vec<GeneratedCrd> {
     vec![
         GeneratedCrd {
             file_name: "wasmcloudhostconfigs.k8s.wasmcloud.dev.yaml",
-            crd: labelled(without_unknown_formats(WasmCloudHostConfig::crd())),
+            crd: labelled(with_name_rule(
+                without_unknown_formats(WasmCloudHostConfig::crd()),
+                HOST_CONFIG_NAME_RULE,
+            )),
         },
         GeneratedCrd {
             file_name: "applications.core.oam.dev.yaml",
-            crd: labelled(without_unknown_formats(Application::crd())),
+            crd: labelled(with_name_rule(
+                without_unknown_formats(Application::crd()),
+                APPLICATION_NAME_RULE,
+            )),
         },
     ]
 }
@@ -56,6 +62,44 @@ fn labelled(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
         .labels
         .get_or_insert_with(Default::default)
         .insert(OWNER_LABEL.0.to_string(), OWNER_LABEL.1.to_string());
+    crd
+}
+
+/// A host config's name names its children (Deployment, ConfigMap, ServiceAccount, Role) and is their pods'
+/// `app.kubernetes.io/instance` label value: a DNS label, checked when the object is created rather than
+/// discovered half-way through an apply.
+pub const HOST_CONFIG_NAME_RULE: (&str, &str) = (
+    "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+    "a WasmCloudHostConfig name must be a DNS label (at most 63 lowercase letters, digits and '-', no dots): it names the hosts' Deployment, ConfigMap, ServiceAccount and Role and labels their pods",
+);
+/// An Application's name is its wadm model's name, a token of wadm's NATS subjects.
+pub const APPLICATION_NAME_RULE: (&str, &str) = (
+    "!self.metadata.name.contains('.')",
+    "an Application name can't contain '.': it is the wadm model's name, a token of wadm's NATS subjects",
+);
+
+/// Adds a root-level CEL rule on `metadata.name` (the only part of metadata CEL may read) to every version.
+fn with_name_rule(
+    mut crd: CustomResourceDefinition,
+    (rule, message): (&str, &str),
+) -> CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(ValidationRule {
+                    rule: rule.to_string(),
+                    message: Some(message.to_string()),
+                    ..ValidationRule::default()
+                });
+        }
+    }
     crd
 }
 

@@ -484,10 +484,10 @@ fn lattice_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "description": "The lattice the hosts join. Used in NATS subjects, so it must be one subject token.",
-        "maxLength": 128,
+        "maxLength": 63,
         "x-kubernetes-validations": [{
-            "rule": "self.matches('^[A-Za-z0-9_-]+$')",
-            "message": "lattice must be non-empty and use only letters, digits, '-' and '_' (it is a NATS subject token: no dots, spaces or wildcards)"
+            "rule": "self.matches('^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$')",
+            "message": "lattice must be 1 to 63 letters, digits, '-' and '_', starting and ending with a letter or digit: it is a NATS subject token (no dots, spaces or wildcards) and the wasmcloud.dev/lattice label value of the host pods and Services"
         }]
     })
 }

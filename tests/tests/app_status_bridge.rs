@@ -455,14 +455,15 @@ async fn models_it_did_not_put_are_left_alone_unless_adopted_and_a_moved_app_lea
             "put into the new lattice"
         );
 
-        // A name wadm's subjects can't carry: refused before anything is put; deletion is not held up.
-        let mut dotted = example("echo.yaml", &first)?;
-        dotted.metadata.name = Some("echo.v2".into());
+        // A lattice wadm's subjects can't carry (a dotted name is refused at admission already): refused
+        // before anything is put, and deletion is not held up.
+        let mut dotted = example("echo.yaml", "blue.east")?;
+        dotted.metadata.name = Some("echo-dotted".into());
         api.create(&PostParams::default(), &dotted).await?;
-        let refused = wait_synced(&api, "echo.v2", "InvalidSpec").await?;
+        let refused = wait_synced(&api, "echo-dotted", "InvalidSpec").await?;
         assert!(condition(&refused, "Synced").is_some_and(|c| c.2.contains("'.'")));
-        api.delete("echo.v2", &DeleteParams::default()).await?;
-        wait::until_gone(&api, "echo.v2", SETTLE).await?;
+        api.delete("echo-dotted", &DeleteParams::default()).await?;
+        wait::until_gone(&api, "echo-dotted", SETTLE).await?;
         Ok(())
     })
     .await;

@@ -102,7 +102,19 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
             (
                 "empty-lattice",
                 with(json!({"lattice": ""})),
-                "lattice must be non-empty",
+                "lattice must be 1 to 63",
+            ),
+            (
+                "lattice-ending-in-underscore",
+                with(json!({"lattice": "blue_"})),
+                "wasmcloud.dev/lattice label value",
+            ),
+            ("long-lattice", with(json!({"lattice": "l".repeat(64)})), "63"),
+            ("dotted.name", base.clone(), "must be a DNS label"),
+            (
+                "a-host-config-name-that-is-definitely-longer-than-sixty-three-chars",
+                base.clone(),
+                "must be a DNS label",
             ),
             (
                 "dotted-lattice",
@@ -241,6 +253,12 @@ async fn every_wadm_example_applies_as_an_application_with_its_spec_unchanged() 
             .await
             .expect_err("component without a name");
         assert!(error.contains("name"), "{error}");
+        let dotted = json!({"apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+                            "metadata": {"name": "shop.v2"}, "spec": {"components": []}});
+        let error = create(&api, dotted, &ctx.namespace)
+            .await
+            .expect_err("a dotted name");
+        assert!(error.contains("can't contain '.'"), "{error}");
         Ok(())
     })
     .await;
