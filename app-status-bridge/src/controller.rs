@@ -3,16 +3,16 @@
 //! every NATS (re)connect. Touches the API through watches and NATS through one subscription.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::{StreamExt, future, stream};
+use futures::{StreamExt, stream};
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::nats::Nats;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::watch_config;
@@ -54,10 +54,7 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
     let subscription = nats.client.subscribe("wadm.status.*.*").await?;
     let reconnects = each_connect(nats.connections.clone());
 
-    let reporter = Reporter {
-        controller: binaries::APP_STATUS_BRIDGE.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    let reporter = runner::reporter(binaries::APP_STATUS_BRIDGE);
     let context = Arc::new(Context::new(
         client.clone(),
         Wadm::new(nats.client.clone()),
@@ -73,7 +70,7 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
         shared.readiness.register("host-configs"),
     ));
 
-    controller
+    let results = controller
         // A host config's lattice decides the lattice of the Applications in its namespace.
         .watches_stream(host_config_changes, move |config| {
             let namespace = config.namespace();
@@ -95,14 +92,8 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
         }))
         // After every (re)connect, everything is read again: status pushed while away is not replayed.
         .reconcile_all_on(reconnects)
-        .run(timed_reconcile, error_policy, context)
-        .for_each(|result| {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile failed");
-            }
-            future::ready(())
-        })
-        .await;
+        .run(timed_reconcile, error_policy, context);
+    runner::drain(results).await;
     Ok(())
 }
 
@@ -124,18 +115,18 @@ fn each_connect(connections: tokio::sync::watch::Receiver<u64>) -> impl futures:
     })
 }
 
+/// The reconcile, recorded by the tracker once the caches have listed.
 async fn timed_reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.listed.open().await;
-    let started = Instant::now();
-    let result = Box::pin(reconcile(app.clone(), ctx.clone())).await;
-    ctx.tracker.finished(&app, started.elapsed(), result.is_ok());
-    result
+    runner::timed(
+        &app,
+        &ctx.tracker,
+        &ctx.listed,
+        Box::pin(reconcile(app.clone(), ctx.clone())),
+    )
+    .await
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(app: Arc<Application>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = error.retry_after(ctx.tracker.failed(&app, error.category()));
-    tracing::warn!(name = %app.name_any(), namespace = app.namespace().unwrap_or_default(), %error, retry_in = ?delay,
-        "reconcile failed");
-    Action::requeue(delay)
+    runner::error_policy(app.as_ref(), error, &ctx.tracker)
 }

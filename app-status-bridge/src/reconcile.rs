@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
@@ -18,6 +17,7 @@ use wasmcloud_operator_types::application::choose_lattice;
 use wasmcloud_operator_types::contract::{
     APPLICATION_FINALIZER, annotations, condition_types, field_manager, reasons,
 };
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
@@ -96,9 +96,9 @@ pub enum StepError {
 #[error(transparent)]
 pub struct Error(#[from] pub finalizer::Error<StepError>);
 
-impl Error {
+impl runner::ReconcileError for Error {
     /// How long to wait before retrying, given the usual backoff `delay` (shorter while wadm is away).
-    pub fn retry_after(&self, delay: Duration) -> Duration {
+    fn retry_after(&self, delay: Duration) -> Duration {
         match &self.0 {
             finalizer::Error::ApplyFailed(StepError::Wadm(e))
             | finalizer::Error::CleanupFailed(StepError::Wadm(e)) => e.retry_after(delay),
@@ -107,7 +107,7 @@ impl Error {
     }
 
     /// A bounded label for metrics.
-    pub fn category(&self) -> &'static str {
+    fn category(&self) -> &'static str {
         match &self.0 {
             finalizer::Error::ApplyFailed(StepError::Wadm(e))
             | finalizer::Error::CleanupFailed(StepError::Wadm(e)) => e.category(),
@@ -421,14 +421,7 @@ async fn write_status(
     }
     let namespace = app.namespace().ok_or(StepError::NoNamespace)?;
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": Application::api_version(&()),
-        "kind": Application::kind(&()),
-        "metadata": {"name": app.name_any()},
-        "status": new,
-    });
-    let params = PatchParams::apply(field_manager::APP_STATUS_BRIDGE).force();
-    api.patch_status(&app.name_any(), &params, &Patch::Apply(&patch))
+    runner::apply_status(&api, &app.name_any(), field_manager::APP_STATUS_BRIDGE, &new)
         .await
         .map_err(StepError::Status)?;
     announce(ctx, app, app.status.as_ref(), &new).await;

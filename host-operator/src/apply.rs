@@ -5,11 +5,12 @@
 
 use std::fmt::Debug;
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::contract::field_manager;
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::drift::difference;
 use wasmcloud_operator_types::runtime::ownership;
 
@@ -81,9 +82,7 @@ where
     if !ours || existing.meta().deletion_timestamp.is_some() {
         return Ok(false);
     }
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(source) => Err(Error::Delete { what: what(), source }),
-    }
+    runner::delete_if_present(api, name)
+        .await
+        .map_err(|source| Error::Delete { what: what(), source })
 }

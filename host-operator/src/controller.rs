@@ -4,20 +4,20 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::{StreamExt, future, stream};
+use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::readiness::{CacheGate, ReadinessCheck};
 use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
 use wasmcloud_operator_types::runtime::{app, readiness};
@@ -38,10 +38,7 @@ pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyho
     let applications_listed = shared.readiness.register("applications");
     let apps = AppIndex::default();
     let confirmed = Confirmed::default();
-    let reporter = Reporter {
-        controller: binaries::HOST_OPERATOR.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    let reporter = runner::reporter(binaries::HOST_OPERATOR);
     let context = Arc::new(Context::new(
         client.clone(),
         shared.metrics.clone(),
@@ -113,16 +110,12 @@ pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyho
     tokio::spawn(readiness::when_store_ready(store.clone(), caches));
 
     let managed = context.managed.clone();
-    controller
-        .run(timed_reconcile, error_policy, context)
-        .for_each(move |result| {
-            managed.set(i64::try_from(store.state().len()).unwrap_or(i64::MAX));
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile failed");
-            }
-            future::ready(())
-        })
-        .await;
+    runner::drain(
+        controller
+            .run(timed_reconcile, error_policy, context)
+            .inspect(move |_| managed.set(i64::try_from(store.state().len()).unwrap_or(i64::MAX))),
+    )
+    .await;
     Ok(())
 }
 
@@ -245,21 +238,20 @@ fn application_triggers(
         .flatten()
 }
 
-/// The reconcile, recorded by the tracker.
+/// The reconcile, recorded by the tracker once the caches have listed.
 async fn timed_reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.listed.open().await;
-    let started = Instant::now();
-    let result = Box::pin(reconcile(whc.clone(), ctx.clone())).await;
-    ctx.tracker.finished(&whc, started.elapsed(), result.is_ok());
-    result
+    runner::timed(
+        &whc,
+        &ctx.tracker,
+        &ctx.listed,
+        Box::pin(reconcile(whc.clone(), ctx.clone())),
+    )
+    .await
 }
 
 /// Transient failures back off exponentially per object (bad input never gets here: it is reported on
-/// the object and waits for a change).
+/// the object and waits for a change; a child conflict is reported first, then retried).
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(whc: Arc<WasmCloudHostConfig>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.tracker.failed(&whc, error.category());
-    tracing::warn!(name = %whc.name_any(), namespace = whc.namespace().unwrap_or_default(), error = %error,
-        source = ?std::error::Error::source(error).map(ToString::to_string), retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    runner::error_policy(whc.as_ref(), error, &ctx.tracker)
 }

@@ -118,3 +118,9 @@ impl Error {
         }
     }
 }
+
+impl wasmcloud_operator_types::runtime::controller::ReconcileError for Error {
+    fn category(&self) -> &'static str {
+        Error::category(self)
+    }
+}

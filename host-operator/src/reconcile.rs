@@ -9,11 +9,12 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
+
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{condition_types, field_manager, reasons};
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::{WasmCloudHostConfig, WasmCloudHostConfigStatus};
 
 use crate::apply::{self, Applied};
@@ -212,14 +213,7 @@ async fn write_status(
     status: &WasmCloudHostConfigStatus,
 ) -> Result<(), Error> {
     let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({
-        "apiVersion": WasmCloudHostConfig::api_version(&()),
-        "kind": WasmCloudHostConfig::kind(&()),
-        "metadata": {"name": whc.name_any()},
-        "status": status,
-    });
-    let params = PatchParams::apply(field_manager::HOST_OPERATOR).force();
-    api.patch_status(&whc.name_any(), &params, &Patch::Apply(&patch))
+    runner::apply_status(&api, &whc.name_any(), field_manager::HOST_OPERATOR, status)
         .await
         .map_err(|source| Error::Status { source })?;
     Ok(())

@@ -3,9 +3,9 @@
 //! NATS. Touches the API through label-selected watches.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::{StreamExt, future, stream};
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, labels};
 use wasmcloud_operator_types::runtime::backoff::{log_errors, watch_backoff};
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::nats::Nats;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::watch_config::{self, NamespacedKind};
@@ -93,7 +94,7 @@ pub async fn run(
     let by_service = host_configs.clone();
     let by_slice = host_configs.clone();
     let by_lattice = host_configs.clone();
-    controller
+    let results = controller
         .watches_stream(pod_changes, move |pod| group_of(&by_pod, &pod))
         .watches_stream(service_changes, move |service| group_of(&by_service, &service))
         .watches_stream(slice_changes, move |slice| group_of(&by_slice, &slice))
@@ -103,14 +104,8 @@ pub async fn run(
             })
             .flat_map(move |lattice| stream::iter(in_lattice(&by_lattice, &lattice))),
         )
-        .run(timed_reconcile, error_policy, context)
-        .for_each(|result| {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile failed");
-            }
-            future::ready(())
-        })
-        .await;
+        .run(timed_reconcile, error_policy, context);
+    runner::drain(results).await;
     Ok(())
 }
 
@@ -181,19 +176,18 @@ fn in_lattice(
         .collect()
 }
 
+/// The reconcile, recorded by the tracker once the caches have listed.
 async fn timed_reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.caches.listed.open().await;
-    let started = Instant::now();
-    let result = Box::pin(reconcile(host_config.clone(), ctx.clone())).await;
-    ctx.tracker
-        .finished(&host_config, started.elapsed(), result.is_ok());
-    result
+    runner::timed(
+        &host_config,
+        &ctx.tracker,
+        &ctx.caches.listed,
+        Box::pin(reconcile(host_config.clone(), ctx.clone())),
+    )
+    .await
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature is kube's `Controller::run`
 fn error_policy(host_config: Arc<WasmCloudHostConfig>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.tracker.failed(&host_config, error.category());
-    tracing::warn!(name = %host_config.name_any(), namespace = host_config.namespace().unwrap_or_default(), %error,
-        retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    runner::error_policy(host_config.as_ref(), error, &ctx.tracker)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
+use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
@@ -58,8 +59,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn category(&self) -> &'static str {
+impl runner::ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Self::Apply { .. } => "apply",
             Self::Delete { .. } => "delete",
@@ -120,10 +121,7 @@ impl Context {
             &["lattice", "namespace", "reason"],
         )?;
         metrics.registry().register(Box::new(unserved_apps.clone()))?;
-        let reporter = kube::runtime::events::Reporter {
-            controller: binaries::SERVICE_SYNCER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let reporter = runner::reporter(binaries::SERVICE_SYNCER);
         Ok(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -334,14 +332,13 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(Error::Delete {
+    runner::delete_if_present(api, name)
+        .await
+        .map(drop)
+        .map_err(|source| Error::Delete {
             what: format!("{} {name}", K::kind(&K::DynamicType::default())),
             source,
-        }),
-    }
+        })
 }
 
 /// Sets the unserved-apps gauge and publishes one Warning per new problem, on the app's Service if it

@@ -6,6 +6,7 @@ pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod client;
+pub mod controller;
 pub mod crd_check;
 pub mod drift;
 pub mod leader;
