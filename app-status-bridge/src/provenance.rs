@@ -52,20 +52,23 @@ pub fn adopts(app: &Application) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// Why `value` (a model name or a lattice) can't be a token of a NATS subject — wadm's API subjects are
-/// `wadm.api.<lattice>.model.<op>.<name>` — or `None` when it can.
+/// Why `value` (a model name or a lattice) can't be used with wadm, or `None` when it can. wadm puts both
+/// into NATS subjects (`wadm.api.<lattice>.model.<op>.<name>`) and JetStream keys, which take letters,
+/// digits, '-' and '_' safely; anything else (a '.', a wildcard, whitespace, a non-ASCII letter) is refused
+/// here, before anything is put — wadm would fail on it later, and a model it can't name can't be deleted.
 pub fn subject_token_problem(what: &str, value: &str) -> Option<String> {
     if value.is_empty() {
         return Some(format!("the {what} is empty"));
     }
-    let bad: Vec<String> = value
+    let mut bad: Vec<String> = value
         .chars()
-        .filter(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
+        .filter(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
         .map(|c| format!("{c:?}"))
         .collect();
+    bad.dedup();
     (!bad.is_empty()).then(|| {
         format!(
-            "the {what} {value:?} can't be used with wadm: it contains {} (wadm's NATS subjects allow no '.', '*', '>' or whitespace in a name or lattice)",
+            "the {what} {value:?} can't be used with wadm: it contains {} (wadm's NATS subjects and keys take only letters, digits, '-' and '_')",
             bad.join(", ")
         )
     })
@@ -105,5 +108,9 @@ mod tests {
         assert!(subject_token_problem("lattice", "a b").is_some_and(|p| p.contains("' '")));
         assert!(subject_token_problem("lattice", "a>").is_some());
         assert!(subject_token_problem("lattice", "").is_some_and(|p| p.contains("empty")));
+        assert!(
+            subject_token_problem("lattice", "ünï").is_some_and(|p| p.contains("'ü'")),
+            "wadm's storage fails on it, and then so would the finalizer"
+        );
     }
 }

@@ -1,15 +1,21 @@
 //! A fresh namespace per test, and on failure a dump of what a person would look at: the objects and
-//! Events in it and the tail of every component log. Touches only the test's namespace.
+//! Events in it and the tail of every component log; afterwards the namespace is deleted and, for a test
+//! that passed, must be gone in time. Touches only the test's namespace.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
+use std::time::Duration;
+
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use wasmcloud_operator_types::Application;
+use wasmcloud_operator_types::contract::APPLICATION_FINALIZER;
 
 use crate::env::TestEnv;
+use crate::process::OperatorProcess;
 
 /// What a test gets: the environment, an admin client and its own namespace.
 #[derive(Clone)]
@@ -44,7 +50,9 @@ impl std::fmt::Debug for TestContext {
 }
 
 /// Runs `test` in a new namespace named after `prefix`; dumps the namespace and logs if it fails, and
-/// deletes the namespace either way.
+/// deletes the namespace either way. After a test that passed, the namespace must finish deleting within
+/// [`DELETION_TIMEOUT`] (a stuck finalizer fails the test); Applications left behind get a bridge of
+/// their own for that, as a cluster would have one running.
 pub async fn with_namespace<F, Fut>(prefix: &str, test: F)
 where
     F: FnOnce(TestContext) -> Fut,
@@ -78,11 +86,25 @@ where
     if failed {
         dump(&env, &namespace);
     }
-    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+    let deletion = if failed {
+        let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+        Ok(())
+    } else {
+        delete_and_wait(&env, &namespaces, &namespace).await
+    };
     // The reason goes last, after the dump, and without a second backtrace, so that the tail of a long CI
     // log says why the test failed.
     match outcome {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            if let Err(stuck) = deletion {
+                dump(&env, &namespace);
+                let reason = format!(
+                    "test in namespace {namespace} passed, but the namespace did not finish deleting: {stuck}"
+                );
+                eprintln!("{reason}");
+                std::panic::resume_unwind(Box::new(reason))
+            }
+        }
         Ok(Err(error)) => {
             let reason = format!("test in namespace {namespace} failed: {error:#}");
             eprintln!("{reason}");
@@ -96,6 +118,61 @@ where
             std::panic::resume_unwind(panic)
         }
     }
+}
+
+/// How long a passed test's namespace may take to go (pods on the real node stop within their grace).
+pub const DELETION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Deletes the namespace and waits until it is gone; names what still holds it when it is not.
+async fn delete_and_wait(env: &TestEnv, namespaces: &Api<Namespace>, namespace: &str) -> Result<(), String> {
+    let client = namespaces.clone().into_client();
+    let apps: Api<Application> = Api::namespaced(client.clone(), namespace);
+    let left = apps
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The test's own bridge has stopped; the Applications' finalizer needs one, as in a cluster.
+    let finalized = left
+        .items
+        .iter()
+        .any(|a| a.finalizers().iter().any(|f| f == APPLICATION_FINALIZER));
+    let _bridge = if finalized {
+        Some(
+            OperatorProcess::start(
+                env,
+                "wasmcloud-app-status-bridge",
+                &env.kubeconfig,
+                &["--namespace", namespace],
+            )
+            .await
+            .map_err(|e| format!("starting a bridge for the Applications' finalizer: {e}"))?,
+        )
+    } else {
+        None
+    };
+    namespaces
+        .delete(namespace, &DeleteParams::background())
+        .await
+        .map_err(|e| e.to_string())?;
+    if crate::wait::until_gone(namespaces, namespace, DELETION_TIMEOUT)
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let holding: Vec<String> = apps
+        .list(&ListParams::default())
+        .await
+        .map(|list| {
+            list.items
+                .iter()
+                .map(|a| format!("Application {} (finalizers {:?})", a.name_any(), a.finalizers()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Err(format!(
+        "still there after {DELETION_TIMEOUT:?}; holding it: {holding:?}"
+    ))
 }
 
 /// The text a panic was raised with (`panic!` gives a `&str` or a `String`).
