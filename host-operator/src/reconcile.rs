@@ -164,17 +164,23 @@ async fn apply_children(
         "ServiceAccount",
         apply::ensure(&sa, &desired.service_account).await?.1,
     );
-    note(
-        "Role",
-        apply::ensure(&Api::<Role>::namespaced(client.clone(), namespace), &desired.role)
-            .await?
-            .1,
-    );
+    // The hosts' Role and binding exist only with kubernetesApiAccess; ours go when it is turned off.
+    let roles = Api::<Role>::namespaced(client.clone(), namespace);
     let bindings = Api::<RoleBinding>::namespaced(client.clone(), namespace);
-    note(
-        "RoleBinding",
-        apply::ensure(&bindings, &desired.role_binding).await?.1,
-    );
+    match (&desired.role, &desired.role_binding) {
+        (Some(role), Some(binding)) => {
+            note("Role", apply::ensure(&roles, role).await?.1);
+            note("RoleBinding", apply::ensure(&bindings, binding).await?.1);
+        }
+        _ => {
+            if apply::remove_if_ours(&bindings, &name, uid).await? {
+                note("RoleBinding", Applied::Written);
+            }
+            if apply::remove_if_ours(&roles, &name, uid).await? {
+                note("Role", Applied::Written);
+            }
+        }
+    }
     // The leaf Service (port 4222) earlier versions made, as the old operator did: the leaf now listens
     // inside the pod only, so the Service would reach nothing. Only one this host config controls goes.
     let services = Api::<Service>::namespaced(client.clone(), namespace);

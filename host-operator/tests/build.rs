@@ -331,10 +331,25 @@ fn daemonset_mode_builds_a_daemon_set_and_children_carry_owner_and_labels() {
         "{config}"
     );
     assert!(!config.contains("credentials"));
+    // No Role and no token for the hosts unless kubernetesApiAccess asks for them.
+    assert!(desired.role.is_none() && desired.role_binding.is_none());
+    assert_eq!(
+        desired.service_account.automount_service_account_token,
+        Some(false)
+    );
+    let mut with_access = whc.clone();
+    with_access.spec.kubernetes_api_access = true;
+    let granted = build::build(&with_access, &Inputs::default()).expect("builds");
+    let role = granted.role.expect("a Role with kubernetesApiAccess");
+    assert!(granted.role_binding.is_some());
+    assert_eq!(
+        granted.service_account.automount_service_account_token,
+        Some(true)
+    );
     for meta in [
         &desired.config_map.metadata,
         &desired.service_account.metadata,
-        &desired.role.metadata,
+        &role.metadata,
     ] {
         assert_eq!(
             meta.labels

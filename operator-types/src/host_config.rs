@@ -121,6 +121,12 @@ pub struct WasmCloudHostConfigSpec {
     #[serde(default)]
     pub config_service_enabled: bool,
 
+    /// Give the host pods a ServiceAccount token and a Role that manages Services in this namespace, as
+    /// the old operator always did. The wasmCloud 1.x host never calls the Kubernetes API (its runtime has
+    /// no Kubernetes client); only a provider that does (a Kubernetes applier, say) needs this.
+    #[serde(default)]
+    pub kubernetes_api_access: bool,
+
     /// The lattice's NATS cluster, e.g. `nats://nats.default.svc.cluster.local`. A port given here is used
     /// for the leaf connection; without one, `natsLeafnodePort` is appended.
     #[serde(default = "default_nats_address")]

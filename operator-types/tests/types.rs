@@ -97,6 +97,7 @@ fn every_field_of_our_fixture_lands_in_its_own_place_and_round_trips() {
     );
     assert_eq!(spec.secret_name.as_deref(), Some("east-nats-creds"));
     assert_eq!(spec.registry_credentials_secret.as_deref(), Some("east-registry"));
+    assert!(spec.config_service_enabled && spec.kubernetes_api_access);
     assert_eq!(
         spec.max_linear_memory_bytes,
         Some(5_368_709_120),

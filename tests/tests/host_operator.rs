@@ -171,8 +171,11 @@ async fn host_config_becomes_ready_hosts_scales_and_writes_nothing_at_steady_sta
         let client = ctx.client.clone();
         assert!(Api::<ConfigMap>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
         assert!(Api::<ServiceAccount>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
-        assert!(Api::<Role>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
-        assert!(Api::<RoleBinding>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_some());
+        // The hosts never call the Kubernetes API: no Role, no binding, no token unless asked for.
+        assert!(Api::<Role>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_none());
+        assert!(Api::<RoleBinding>::namespaced(client.clone(), ns).get_opt("east-hosts").await?.is_none());
+        let account = Api::<ServiceAccount>::namespaced(client.clone(), ns).get("east-hosts").await?;
+        assert_eq!(account.automount_service_account_token, Some(false));
         // The leaf listens inside the pod only: the leaf Service an earlier version made (as the old operator
         // did) is gone, since it would reach nothing.
         let services = Api::<Service>::namespaced(client.clone(), ns);

@@ -33,10 +33,10 @@ result and a test compares it with `kubectl auth can-i --list`). No wildcards.
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, update, patch, delete]
-# The hosts' Role and RoleBinding.
+# The hosts' Role and RoleBinding (kubernetesApiAccess only; deleted when it is turned off).
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 # Events on WasmCloudHostConfigs (kube-runtime's Recorder).
 - apiGroups: [events.k8s.io]
   resources: [events]

@@ -151,6 +151,10 @@ pub fn pod(ours: PodSpec, theirs: Option<&PodSpec>) -> Result<PodSpec, InputErro
     pod.init_containers = Some(init_containers).filter(|c| !c.is_empty());
     pod.containers = ours.containers;
     pod.service_account_name = ours.service_account_name;
+    // The user's explicit choice stands; otherwise ours (a token only with kubernetesApiAccess).
+    if pod.automount_service_account_token.is_none() {
+        pod.automount_service_account_token = ours.automount_service_account_token;
+    }
     pod.service_account = None;
     pod.security_context = overlay(ours.security_context, theirs.security_context.as_ref());
     if pod.termination_grace_period_seconds.is_none() {

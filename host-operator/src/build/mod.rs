@@ -25,8 +25,9 @@ use crate::inputs::Inputs;
 pub struct Desired {
     pub config_map: ConfigMap,
     pub service_account: ServiceAccount,
-    pub role: Role,
-    pub role_binding: RoleBinding,
+    /// The hosts' Role and its binding: only with `kubernetesApiAccess` (the host itself needs neither).
+    pub role: Option<Role>,
+    pub role_binding: Option<RoleBinding>,
     /// The registry credentials the hosts read through secretKeyRef (only with `registryCredentialsSecret`).
     pub registry_secret: Option<Secret>,
     pub workload: Workload,
@@ -44,6 +45,7 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
     let name = whc.name_any();
     let spec = &whc.spec;
     let meta = || child_meta(whc, &name);
+    let access = spec.kubernetes_api_access;
     let template = pod::pod_template(&name, spec, inputs)?;
     let selector = LabelSelector {
         match_labels: Some(pod::selector_labels(&name)),
@@ -101,9 +103,11 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
         },
         service_account: ServiceAccount {
             metadata: meta(),
+            // No token unless a provider on the hosts calls the Kubernetes API.
+            automount_service_account_token: Some(access),
             ..ServiceAccount::default()
         },
-        role: Role {
+        role: access.then(|| Role {
             metadata: meta(),
             // What the old operator granted hosts: managing Services in their namespace.
             rules: Some(vec![PolicyRule {
@@ -114,8 +118,8 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
                     .to_vec(),
                 ..PolicyRule::default()
             }]),
-        },
-        role_binding: RoleBinding {
+        }),
+        role_binding: access.then(|| RoleBinding {
             metadata: meta(),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
@@ -128,7 +132,7 @@ pub fn build(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Desired, Inpu
                 namespace: whc.namespace(),
                 api_group: None,
             }]),
-        },
+        }),
         registry_secret,
         workload,
     })

@@ -92,6 +92,8 @@ pub fn pod_template(
             .map(|image| vec![leaf_link_container(image)]),
         containers: vec![leaf, host],
         service_account_name: Some(name.to_string()),
+        // The hosts and the leaf never call the Kubernetes API: no token unless asked for.
+        automount_service_account_token: Some(spec.kubernetes_api_access),
         volumes: Some(volumes(name, spec, inputs)),
         security_context: Some(pod_security()),
         // The leaf's preStop hook waits 10 s so the host can announce that it stops; leave room for it.
