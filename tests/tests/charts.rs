@@ -11,6 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -567,8 +568,11 @@ fn checked_in(chart: &str, scopes: &[&str], fullname: &str) -> anyhow::Result<Pe
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
     {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [scope, resource, names, verbs] = fields[..] else {
-            anyhow::bail!("{chart}/rbac-permissions.txt: bad line {line:?}");
+        // Four columns and the reason the permission exists.
+        let [scope, resource, names, verbs, _why, ..] = fields[..] else {
+            anyhow::bail!(
+                "{chart}/rbac-permissions.txt: a line without its four columns and a reason: {line:?}"
+            );
         };
         if scopes.contains(&scope) {
             let names = if names == "-" {
@@ -845,6 +849,30 @@ async fn run_as_service_accounts(ctx: &TestContext) -> anyhow::Result<()> {
         cluster_roles
             .replace(&account, &PostParams::default(), &role)
             .await?;
+        // The authorizer follows RBAC through a watch: wait until it refuses, or the binary may start first.
+        let reviews: Api<SubjectAccessReview> = Api::all(ctx.client.clone());
+        let user = format!("system:serviceaccount:{ns}:{account}");
+        let (reviews, user) = (&reviews, &user);
+        wait::until(
+            "the CRD permission to be gone",
+            Duration::from_secs(30),
+            || async move {
+                let review: SubjectAccessReview = serde_json::from_value(json!({
+                "spec": {"user": user, "resourceAttributes": {"group": "apiextensions.k8s.io",
+                    "resource": "customresourcedefinitions", "verb": "get",
+                    "name": "wasmcloudhostconfigs.k8s.wasmcloud.dev"}}}))
+                .map_err(|e| e.to_string())?;
+                let answer = reviews
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match answer.status.map(|s| s.allowed) {
+                    Some(false) => Ok(()),
+                    other => Err(format!("allowed: {other:?}")),
+                }
+            },
+        )
+        .await?;
         let mut process = OperatorProcess::start(&ctx.env, &binary, &kubeconfig, &args).await?;
         let status = tokio::time::timeout(Duration::from_secs(60), process.child.wait()).await??;
         assert!(!status.success(), "{binary} should fail without reading its CRDs");

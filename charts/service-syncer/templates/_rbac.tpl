@@ -10,21 +10,19 @@ with `kubectl auth can-i --list`). No wildcards.
   resources: [wasmcloudhostconfigs]
   verbs: [get, list, watch]
 # The applications' Services and, where a selector can't express the target set, their EndpointSlices.
+# (Written by server-side apply: create and patch; never a full update.)
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Host pods: which pod is which lattice host, and its IP.
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
-# Events on the objects it reconciles.
+# Events on the objects it reconciles (kube-runtime's Recorder writes events.k8s.io/v1 only).
 - apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
-- apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
 {{- end }}
