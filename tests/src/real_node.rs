@@ -269,3 +269,23 @@ impl RealNode {
             .map_err(|e| anyhow::anyhow!("reading {path} in container {container_id}: {e}"))
     }
 }
+
+/// Waits until the hub whose monitor listens on 127.0.0.1:`monitor_port` lists, on its /leafz, a leaf
+/// connection from `ip` (a host pod's leaf).
+pub async fn hub_lists_leaf(monitor_port: u16, ip: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    crate::wait::until(
+        &format!("the hub's /leafz to list {ip}"),
+        timeout,
+        || async move {
+            let (_, body) = crate::process::http_get(monitor_port, "/leafz")
+                .await
+                .map_err(|e| e.to_string())?;
+            let leafz: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let listed = leafz["leafs"]
+                .as_array()
+                .is_some_and(|leafs| leafs.iter().any(|l| l["ip"] == ip));
+            if listed { Ok(()) } else { Err(body) }
+        },
+    )
+    .await
+}

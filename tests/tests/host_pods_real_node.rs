@@ -17,8 +17,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pods::{container_id, is_ready};
-use wasmcloud_operator_tests::process::{http_get, start_in_namespace};
-use wasmcloud_operator_tests::real_node::{NODE_TYPE, ProcessFacts, RealNode, TAINT, nats_user_creds};
+use wasmcloud_operator_tests::process::start_in_namespace;
+use wasmcloud_operator_tests::real_node::{self, NODE_TYPE, ProcessFacts, RealNode, TAINT, nats_user_creds};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 
@@ -86,19 +86,7 @@ async fn hub_lists_leaf(ctx: &TestContext, ip: &str) -> anyhow::Result<()> {
         .next()
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no port in {}", ctx.env.nats_monitor_url))?;
-    wait::until(
-        &format!("the hub's /leafz to list {ip}"),
-        TIMEOUT,
-        || async move {
-            let (_, body) = http_get(port, "/leafz").await.map_err(|e| e.to_string())?;
-            let leafz: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-            let listed = leafz["leafs"]
-                .as_array()
-                .is_some_and(|leafs| leafs.iter().any(|l| l["ip"] == ip));
-            if listed { Ok(()) } else { Err(body) }
-        },
-    )
-    .await
+    real_node::hub_lists_leaf(port, ip, TIMEOUT).await
 }
 
 #[tokio::test]

@@ -16,8 +16,8 @@ use tokio::process::{Child, Command};
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pki::{TestPki, server_for_ip};
 use wasmcloud_operator_tests::pods::is_ready;
-use wasmcloud_operator_tests::process::{http_get, start_in_namespace_with};
-use wasmcloud_operator_tests::real_node::{NODE_TYPE, RealNode, TAINT};
+use wasmcloud_operator_tests::process::start_in_namespace_with;
+use wasmcloud_operator_tests::real_node::{self, NODE_TYPE, RealNode, TAINT};
 use wasmcloud_operator_tests::wait;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 
@@ -87,20 +87,7 @@ impl TlsHub {
 
     /// Waits until the hub's /leafz lists a leaf connected from `ip`.
     async fn lists_leaf(&self, ip: &str) -> anyhow::Result<()> {
-        let port = self.monitor_port;
-        wait::until(
-            &format!("the TLS hub to list a leaf from {ip}"),
-            TIMEOUT,
-            || async move {
-                let (_, body) = http_get(port, "/leafz").await.map_err(|e| e.to_string())?;
-                let leafz: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-                let listed = leafz["leafs"]
-                    .as_array()
-                    .is_some_and(|leafs| leafs.iter().any(|l| l["ip"] == ip));
-                if listed { Ok(()) } else { Err(body) }
-            },
-        )
-        .await
+        real_node::hub_lists_leaf(self.monitor_port, ip, TIMEOUT).await
     }
 
     async fn stop(mut self) -> anyhow::Result<u16> {

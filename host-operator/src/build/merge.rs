@@ -120,34 +120,19 @@ pub fn container(
 pub fn pod(ours: PodSpec, theirs: Option<&PodSpec>) -> Result<PodSpec, InputError> {
     let Some(theirs) = theirs else { return Ok(ours) };
     let mut pod = theirs.clone();
-    let mut volumes = ours.volumes.unwrap_or_default();
-    for volume in theirs.volumes.iter().flatten() {
-        if volumes.iter().any(|v| v.name == volume.name) {
-            return Err(conflict(
-                "schedulingOptions.podTemplateAdditions.volumes".into(),
-                format!(
-                    "the volume name {} is used by the operator: rename it",
-                    volume.name
-                ),
-            ));
-        }
-        volumes.push(volume.clone());
-    }
-    pod.volumes = Some(volumes);
+    pod.volumes = Some(ours_then_theirs(
+        ours.volumes.unwrap_or_default(),
+        theirs.volumes.as_deref(),
+        |v| &v.name,
+        ("volumes", "volume"),
+    )?);
     // Ours first: the leaf-link sidecar starts before any of the user's init containers.
-    let mut init_containers = ours.init_containers.unwrap_or_default();
-    for container in theirs.init_containers.iter().flatten() {
-        if init_containers.iter().any(|c| c.name == container.name) {
-            return Err(conflict(
-                "schedulingOptions.podTemplateAdditions.initContainers".into(),
-                format!(
-                    "the init container name {} is used by the operator: rename it",
-                    container.name
-                ),
-            ));
-        }
-        init_containers.push(container.clone());
-    }
+    let init_containers = ours_then_theirs(
+        ours.init_containers.unwrap_or_default(),
+        theirs.init_containers.as_deref(),
+        |c| &c.name,
+        ("initContainers", "init container"),
+    )?;
     pod.init_containers = Some(init_containers).filter(|c| !c.is_empty());
     pod.containers = ours.containers;
     pod.service_account_name = ours.service_account_name;
@@ -161,6 +146,29 @@ pub fn pod(ours: PodSpec, theirs: Option<&PodSpec>) -> Result<PodSpec, InputErro
         pod.termination_grace_period_seconds = ours.termination_grace_period_seconds;
     }
     Ok(pod)
+}
+
+/// The operator's named items followed by the user's; a user item with one of ours' names is a conflict
+/// (`field` names the additions' list, `what` one item of it).
+fn ours_then_theirs<T: Clone>(
+    mut ours: Vec<T>,
+    theirs: Option<&[T]>,
+    name: impl Fn(&T) -> &String,
+    (field, what): (&str, &str),
+) -> Result<Vec<T>, InputError> {
+    for item in theirs.into_iter().flatten() {
+        if ours.iter().any(|o| name(o) == name(item)) {
+            return Err(conflict(
+                format!("schedulingOptions.podTemplateAdditions.{field}"),
+                format!(
+                    "the {what} name {} is used by the operator: rename it",
+                    name(item)
+                ),
+            ));
+        }
+        ours.push(item.clone());
+    }
+    Ok(ours)
 }
 
 /// `base` with every top-level field `top` sets replaced by `top`'s.

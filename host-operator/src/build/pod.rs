@@ -451,26 +451,8 @@ fn leaf_link_container(image: &str) -> Container {
             container_port: LEAF_LINK_PORT,
             ..ContainerPort::default()
         }]),
-        readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/readyz".into()),
-                port: IntOrString::String(LEAF_LINK_CONTAINER.into()),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(5),
-            timeout_seconds: Some(3),
-            ..Probe::default()
-        }),
-        liveness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/livez".into()),
-                port: IntOrString::String(LEAF_LINK_CONTAINER.into()),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(10),
-            timeout_seconds: Some(3),
-            ..Probe::default()
-        }),
+        readiness_probe: Some(http_probe("/readyz", LEAF_LINK_CONTAINER, 5)),
+        liveness_probe: Some(http_probe("/livez", LEAF_LINK_CONTAINER, 10)),
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity("5m".into())),
@@ -481,6 +463,20 @@ fn leaf_link_container(image: &str) -> Container {
         }),
         security_context: Some(container_security()),
         ..Container::default()
+    }
+}
+
+/// An HTTP GET probe of `path` on the named port, every `period` seconds, given 3 s to answer.
+fn http_probe(path: &str, port: &str, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String(port.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(3),
+        ..Probe::default()
     }
 }
 
