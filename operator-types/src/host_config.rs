@@ -46,6 +46,20 @@ pub const DEFAULT_NATS_LEAF_IMAGE: &str = "nats:2.10-alpine";
     {
         "rule": "!has(self.policyService) || has(self.policyService.topic) || (!has(self.policyService.changesTopic) && !has(self.policyService.timeoutMs))",
         "message": "policyService.changesTopic and policyService.timeoutMs need policyService.topic"
+    },
+    // Settings a host version can't honour, refused here when the version is known at admission (spec.version
+    // without an image); with an image the host-operator reports them on the object (NotSupportedByHost).
+    {
+        "rule": "has(self.image) || !has(self.version) || !self.version.matches('^v?1[.]0[.]') || (!has(self.secretsTopicPrefix) && !(has(self.observability) && has(self.observability.protocol)) && !(has(self.certificates) && has(self.certificates.authorities) && size(self.certificates.authorities) > 0))",
+        "message": "secretsTopicPrefix, observability.protocol and certificates.authorities need wasmCloud host 1.1.0 or later, and spec.version is 1.0.x"
+    },
+    {
+        "rule": "has(self.image) || !has(self.version) || !self.version.matches('^v?1[.][01][.]') || !has(self.maxLinearMemoryBytes)",
+        "message": "maxLinearMemoryBytes needs wasmCloud host 1.2.0 or later, and spec.version is older"
+    },
+    {
+        "rule": "has(self.image) || !has(self.version) || !self.version.matches('^v?1[.]([9]|[1-9][0-9]+)[.]') || !has(self.maxLinearMemoryBytes) || self.maxLinearMemoryBytes <= 4294967295",
+        "message": "maxLinearMemoryBytes must be below 4 GiB (at most 4294967295) for wasmCloud host 1.9 and later, which reads it as a 32-bit number"
     }
 ]))]
 pub struct WasmCloudHostConfigSpec {

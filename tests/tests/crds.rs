@@ -112,6 +112,27 @@ async fn invalid_host_configs_are_rejected_with_the_intended_messages() {
             ("long-lattice", with(json!({"lattice": "l".repeat(64)})), "63"),
             ("dotted.name", base.clone(), "must be a DNS label"),
             (
+                "protocol-on-1-0",
+                json!({"lattice": "blue", "version": "1.0.4", "observability": {"enable": true,
+                    "endpoint": "otel.example", "protocol": "grpc"}}),
+                "need wasmCloud host 1.1.0 or later",
+            ),
+            (
+                "secrets-on-1-0",
+                json!({"lattice": "blue", "version": "v1.0.4", "secretsTopicPrefix": "secrets"}),
+                "need wasmCloud host 1.1.0 or later",
+            ),
+            (
+                "memory-on-1-1",
+                json!({"lattice": "blue", "version": "1.1.2", "maxLinearMemoryBytes": 1024}),
+                "needs wasmCloud host 1.2.0",
+            ),
+            (
+                "four-gib-on-1-9",
+                json!({"lattice": "blue", "version": "1.9.2", "maxLinearMemoryBytes": 4_294_967_296_u64}),
+                "below 4 GiB",
+            ),
+            (
                 "a-host-config-name-that-is-definitely-longer-than-sixty-three-chars",
                 base.clone(),
                 "must be a DNS label",

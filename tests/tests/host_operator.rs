@@ -482,8 +482,9 @@ async fn a_setting_the_host_version_cannot_honour_is_reported_and_builds_no_pod(
         let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
         let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        // A 1.0.x host does not know the OTLP protocol setting; writing it would be silently lost.
-        let spec = json!({"lattice": lattice(), "version": "1.0.4",
+        // A 1.0.x host does not know the OTLP protocol setting; writing it would be silently lost. With
+        // `version` alone admission refuses it (crds.rs); the version in an image tag is the operator's to read.
+        let spec = json!({"lattice": lattice(), "image": "ghcr.io/wasmcloud/wasmcloud:1.0.4",
             "observability": {"enable": true, "endpoint": "http://otel:4318", "protocol": "http"}});
         api.create(&PostParams::default(), &host_config("old-hosts", &spec)).await?;
         let whc = wait_ready(&api, "old-hosts", "False").await?;
@@ -498,7 +499,7 @@ async fn a_setting_the_host_version_cannot_honour_is_reported_and_builds_no_pod(
         assert!(deployments.get_opt("old-hosts").await?.is_none(), "no pod for a host that would lose the setting");
 
         // A newer host: the same spec builds, with the protocol as the env variable the host reads.
-        let newer = json!({"spec": {"version": "1.4.2"}});
+        let newer = json!({"spec": {"image": "ghcr.io/wasmcloud/wasmcloud:1.4.2"}});
         api.patch("old-hosts", &PatchParams::default(), &Patch::Merge(&newer)).await?;
         wait_ready(&api, "old-hosts", "True").await?;
         let template = serde_json::to_value(deployments.get("old-hosts").await?.spec.expect("spec").template)?;
