@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Container;
-use serde::Deserialize as _;
 use wasmcloud_host_operator::build::host_cli::HostVersion;
 use wasmcloud_host_operator::build::{self, Workload};
 use wasmcloud_host_operator::errors::InputError;
-use wasmcloud_host_operator::inputs::{Authority, AuthoritySource, Inputs};
+use wasmcloud_host_operator::inputs::Inputs;
 use wasmcloud_operator_types::WasmCloudHostConfig;
+
+#[path = "support/fixture_hosts.rs"]
+mod fixture_hosts;
+use fixture_hosts::inputs;
 
 /// One row per range of the contract that differs for what the operator writes.
 const ROWS: [HostVersion; 6] = [
@@ -281,53 +284,7 @@ fn max_linear_memory_accepted(
 }
 
 fn fixtures() -> Vec<(String, WasmCloudHostConfig)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../operator-types/tests/fixtures");
-    let mut found = Vec::new();
-    for dir in ["ours", "old-operator"] {
-        let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
-            .expect("fixture dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let text = std::fs::read_to_string(&path).expect("fixture");
-            for document in serde_yaml::Deserializer::from_str(&text) {
-                let value = serde_yaml::Value::deserialize(document).expect("yaml");
-                if value.get("kind").and_then(serde_yaml::Value::as_str) != Some("WasmCloudHostConfig") {
-                    continue;
-                }
-                let mut whc: WasmCloudHostConfig = serde_yaml::from_value(value).expect("host config");
-                whc.metadata.namespace.get_or_insert_with(|| "east".into());
-                whc.metadata.uid = Some("5d1c7a57-0000-4000-8000-000000000001".into());
-                found.push((path.display().to_string(), whc));
-            }
-        }
-    }
-    assert!(
-        found.len() >= 3,
-        "fixtures: {found:?}",
-        found = found.iter().map(|f| &f.0).collect::<Vec<_>>()
-    );
-    found
-}
-
-fn inputs(with_ca: bool) -> Inputs {
-    Inputs {
-        nats_creds: true,
-        registry: None,
-        authorities: if with_ca {
-            vec![Authority {
-                volume: "corp-ca".into(),
-                source: AuthoritySource::Secret("corp-ca".into()),
-                crt_keys: vec!["ca.crt".into()],
-            }]
-        } else {
-            Vec::new()
-        },
-        ca_bundle: String::new(),
-        checksum: "0123456789abcdef".into(),
-        leaf_link_image: None,
-    }
+    fixture_hosts::fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn host_container(whc: &WasmCloudHostConfig, inputs: &Inputs) -> Result<Container, InputError> {

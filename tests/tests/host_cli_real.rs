@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use k8s_openapi::api::core::v1::Container;
-use serde::Deserialize as _;
 use wasmcloud_host_operator::build::{self, Workload};
 use wasmcloud_host_operator::errors::InputError;
-use wasmcloud_host_operator::inputs::{Authority, AuthoritySource, Inputs};
+use wasmcloud_host_operator::inputs::Inputs;
 use wasmcloud_operator_tests::env::TestEnv;
 use wasmcloud_operator_types::WasmCloudHostConfig;
+
+#[path = "../../host-operator/tests/support/fixture_hosts.rs"]
+mod fixture_hosts;
+use fixture_hosts::inputs;
 
 /// clap's exit status for a command line it refuses.
 const USAGE_ERROR: i32 = 2;
@@ -39,54 +42,19 @@ fn run_host(args: &[String], env: &BTreeMap<String, String>) -> anyhow::Result<O
     Ok(command.output()?)
 }
 
-fn fixtures() -> anyhow::Result<Vec<(String, WasmCloudHostConfig)>> {
-    let root = TestEnv::repo_root().join("operator-types/tests/fixtures");
-    let mut found = Vec::new();
-    for dir in ["ours", "old-operator"] {
-        let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        paths.sort();
-        for path in paths {
-            for document in serde_yaml::Deserializer::from_str(&std::fs::read_to_string(&path)?) {
-                let value = serde_yaml::Value::deserialize(document)?;
-                if value.get("kind").and_then(serde_yaml::Value::as_str) != Some("WasmCloudHostConfig") {
-                    continue;
-                }
-                let mut whc: WasmCloudHostConfig = serde_yaml::from_value(value)?;
-                whc.metadata.namespace.get_or_insert_with(|| "east".into());
-                whc.metadata.uid = Some("5d1c7a57-0000-4000-8000-000000000001".into());
-                // The host the launcher follows: 1.9.2 (an image keeps its repository, with that tag).
-                match &whc.spec.image {
-                    Some(image) => {
-                        let repository = image.rsplit_once(':').map_or(image.as_str(), |(repo, _)| repo);
-                        whc.spec.image = Some(format!("{repository}:1.9.2"));
-                    }
-                    None => whc.spec.version = Some("1.9.2".into()),
-                }
-                found.push((path.display().to_string(), whc));
+/// The fixtures, each written for the host the launcher follows: 1.9.2 (an image keeps its repository).
+fn fixtures() -> Vec<(String, WasmCloudHostConfig)> {
+    let mut found = fixture_hosts::fixtures(&TestEnv::repo_root());
+    for (_, whc) in &mut found {
+        match &whc.spec.image {
+            Some(image) => {
+                let repository = image.rsplit_once(':').map_or(image.as_str(), |(repo, _)| repo);
+                whc.spec.image = Some(format!("{repository}:1.9.2"));
             }
+            None => whc.spec.version = Some("1.9.2".into()),
         }
     }
-    anyhow::ensure!(found.len() >= 3, "fixtures: {}", found.len());
-    Ok(found)
-}
-
-fn inputs(with_ca: bool) -> Inputs {
-    Inputs {
-        nats_creds: true,
-        authorities: if with_ca {
-            vec![Authority {
-                volume: "corp-ca".into(),
-                source: AuthoritySource::Secret("corp-ca".into()),
-                crt_keys: vec!["ca.crt".into()],
-            }]
-        } else {
-            Vec::new()
-        },
-        checksum: "0123456789abcdef".into(),
-        ..Inputs::default()
-    }
+    found
 }
 
 /// The host container, or `None` when the operator refuses the spec for this version (reported on the
@@ -152,7 +120,7 @@ fn every_fixtures_host_container_gets_past_the_real_hosts_command_line() -> anyh
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )?;
     let mut ran = 0;
-    for (path, whc) in fixtures()? {
+    for (path, whc) in fixtures() {
         for with_ca in [false, true] {
             let Some(container) = host_container(&whc, &inputs(with_ca))? else {
                 continue;
