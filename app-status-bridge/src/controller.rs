@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, stream};
 use kube::ResourceExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -34,9 +34,10 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
             .modify(watch_config::slim),
     )
     .applied_objects();
-    let controller = Controller::for_stream(log_errors(applications, "Applications"), apps.clone())
-        .trigger_backoff(watch_backoff())
-        .with_config(ControllerConfig::default().concurrency(16));
+    let controller = shared.graceful(
+        Controller::for_stream(log_errors(applications, "Applications"), apps.clone()),
+        16,
+    );
 
     let (host_configs, writer) = reflector::store::<WasmCloudHostConfig>();
     let host_config_changes = log_errors(

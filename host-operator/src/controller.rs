@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -59,9 +59,10 @@ pub async fn run(shared: app::Context, leaf_link_image: Option<String>) -> anyho
             .inspect(forget_deleted(confirmed.clone())),
     )
     .applied_objects();
-    let controller = Controller::for_stream(log_errors(host_configs, "WasmCloudHostConfigs"), store.clone())
-        .trigger_backoff(watch_backoff())
-        .with_config(ControllerConfig::default().concurrency(16));
+    let controller = shared.graceful(
+        Controller::for_stream(log_errors(host_configs, "WasmCloudHostConfigs"), store.clone()),
+        16,
+    );
 
     // Children: metadata only, selected by our label (never every Deployment in the cluster). A change
     // to one also drops its owner's confirmation, so the reconcile it triggers reads the cluster.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -40,12 +40,13 @@ pub async fn run(
             .modify(WasmCloudHostConfig::keep_identity_and_lattice),
     )
     .applied_objects();
-    let controller = Controller::for_stream(
-        log_errors(host_config_changes, "WasmCloudHostConfigs"),
-        host_configs.clone(),
-    )
-    .trigger_backoff(watch_backoff())
-    .with_config(ControllerConfig::default().concurrency(8));
+    let controller = shared.graceful(
+        Controller::for_stream(
+            log_errors(host_config_changes, "WasmCloudHostConfigs"),
+            host_configs.clone(),
+        ),
+        8,
+    );
 
     let host_pods = watch_config::labelled(labels::NAME, labels::HOST_NAME_VALUE);
     let (pods, pod_changes) = cached(shared.api::<Pod>(), host_pods, slim_pod);

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
@@ -19,11 +18,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
+use wasmcloud_operator_types::runtime::apply::{self, ApplyError, Current};
 use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
+use wasmcloud_operator_types::runtime::ownership;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
-use wasmcloud_operator_types::runtime::{drift, ownership};
 
 use crate::lattices::Lattices;
 use crate::plan::{self, PlannedService, Problem};
@@ -305,26 +305,29 @@ fn is_ours<K: Resource>(object: &K) -> bool {
         )
 }
 
-/// Applies `desired` unless `current` already carries every field of it; returns the object as it is.
+/// Applies `desired` unless `current` (from the caches, or read when the caches don't have it) already
+/// carries every field of it; returns the object as it is.
 async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, current: Option<&K>) -> Result<K, Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let name = desired.name_any();
-    let what = || format!("{} {name}", K::kind(&K::DynamicType::default()));
-    if let Some(current) = current {
-        let have = serde_json::to_value(current).unwrap_or_default();
-        let want = serde_json::to_value(desired).unwrap_or_default();
-        match drift::difference(&have, &want) {
-            None => return Ok(current.clone()),
-            Some(path) => tracing::debug!(object = %what(), %path, "differs from the cluster; applying"),
-        }
-    }
-    let params = PatchParams::apply(field_manager::SERVICE_SYNCER).force();
-    api.patch(&name, &params, &Patch::Apply(desired))
-        .await
-        .map_err(|source| Error::Apply { what: what(), source })
+    apply::apply_if_drifted(
+        api,
+        desired,
+        Current::Known(current),
+        field_manager::SERVICE_SYNCER,
+    )
+    .await
+    .map(|(object, _)| object)
+    .map_err(|error| match error {
+        ApplyError::Read { what, source } => Error::Read { what, source },
+        ApplyError::Delete { what, source } => Error::Delete { what, source },
+        other => Error::Apply {
+            what: desired.name_any(),
+            source: kube::Error::Service(other.into()),
+        },
+    })
 }
 
 async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), Error>

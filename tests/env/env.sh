@@ -251,8 +251,28 @@ up() {
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
   wait_until 60 "etcd" curl -fsS "http://127.0.0.1:$etcd_port/health"
 
+  # The audit log records who wrote what, when (each operator process names itself in its User-Agent):
+  # the leader-election tests read it to show that two replicas never write in overlapping periods.
+  # Writes only, at Metadata level, without the node agents' and leases' steady traffic.
+  cat >"$dir/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
+      - group: ""
+        resources: [nodes, nodes/status, pods/status, pods/binding]
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+POLICY
   launch kube-apiserver "$bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" "${api_network_flags[@]}" --secure-port="$api_port" \
+    --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/logs/audit.log" \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1 --audit-log-format=json \
     --cert-dir="$dir/certs/apiserver" \
     --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" --requestheader-client-ca-file="$dir/pki/ca.crt" \

@@ -3,6 +3,7 @@
 //! binaries as processes, the real node (pods that run, images built here), and the lattice-host simulator (a test double, also in a mode that follows
 //! host pods).
 
+pub mod audit;
 pub mod bench;
 pub mod env;
 pub mod events;
@@ -14,5 +15,6 @@ pub mod pod_hosts;
 pub mod pods;
 pub mod process;
 pub mod real_node;
+pub mod stall_proxy;
 pub mod wadm;
 pub mod wait;

@@ -172,11 +172,15 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
 
 /// The same GET on another address (a pod IP or a ClusterIP of the real node), within 5 s.
 pub async fn http_get_at(host: &str, port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let connect = tokio::net::TcpStream::connect((host, port));
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
+    // A stopped process still accepts connections (the kernel does): the whole exchange is bounded.
+    tokio::time::timeout(Duration::from_secs(5), exchange(host, port, path))
         .await
-        .map_err(|_| anyhow::anyhow!("connecting to {host}:{port} timed out"))??;
+        .map_err(|_| anyhow::anyhow!("GET {host}:{port}{path} got no answer within 5 s"))?
+}
+
+async fn exchange(host: &str, port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
     let request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut response = String::new();

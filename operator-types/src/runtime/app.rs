@@ -6,8 +6,15 @@ use std::future::Future;
 use kube::Client;
 
 use super::{
-    admin, cli::CommonArgs, client, crd_check, leader::LeaderElection, metrics::Metrics,
-    readiness::Readiness, shutdown, telemetry,
+    admin,
+    cli::CommonArgs,
+    client, crd_check,
+    leader::LeaderElection,
+    metrics::Metrics,
+    readiness::Readiness,
+    shutdown::{self, Shutdown},
+    telemetry,
+    write_gate::{GuardWrites, Leadership},
 };
 
 /// A CRD a binary can't work without, and the chart that installs it.
@@ -25,6 +32,8 @@ pub struct Context {
     pub readiness: Readiness,
     /// The one namespace to work in, or `None` for all.
     pub namespace: Option<String>,
+    /// Fires on SIGTERM: controllers stop taking work and finish what runs ([`Context::graceful`]).
+    pub shutdown: Shutdown,
 }
 
 impl Context {
@@ -41,6 +50,25 @@ impl Context {
     }
 }
 
+impl Context {
+    /// `controller` set up the way every controller here runs: per-object trigger backoff on watch
+    /// errors, `concurrency` reconciles at once, and graceful shutdown on SIGTERM.
+    pub fn graceful<K>(
+        &self,
+        controller: kube::runtime::Controller<K>,
+        concurrency: u16,
+    ) -> kube::runtime::Controller<K>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        controller
+            .trigger_backoff(super::backoff::watch_backoff())
+            .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+            .graceful_shutdown_on(self.shutdown.requested())
+    }
+}
+
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
@@ -51,7 +79,9 @@ impl std::fmt::Debug for Context {
 }
 
 /// Runs a binary: `controllers` is started once this process may reconcile (at once, or when it becomes
-/// leader) and is dropped on SIGTERM or when leadership is lost.
+/// leader). On SIGTERM it is told to stop ([`Context::shutdown`]) and gets [`shutdown::GRACE`] to finish
+/// the reconciles in flight; when leadership is lost it is dropped at once (its writes are already
+/// refused by the write gate).
 pub async fn run<F, Fut>(
     binary: &'static str,
     version: &'static str,
@@ -70,8 +100,15 @@ where
         log_level,
         metrics_bind_address,
         health_probe_bind_address,
+        request_timeout,
         leader_election,
     } = common;
+    let request_timeout = std::time::Duration::from_secs(request_timeout);
+    if leader_election.enabled {
+        leader_election
+            .check(request_timeout)
+            .map_err(anyhow::Error::msg)?;
+    }
     telemetry::init(log_format, &log_level)?;
     tracing::info!(
         binary,
@@ -81,7 +118,24 @@ where
     );
 
     let metrics = Metrics::new()?;
-    let client = client::build(kubeconfig.as_deref(), &metrics).await?;
+    let identity = LeaderElection::new_identity();
+    let leadership = if leader_election.enabled {
+        Leadership::candidate()
+    } else {
+        Leadership::unconditional()
+    };
+    let client = client::build(
+        kubeconfig.as_deref(),
+        &metrics,
+        &client::Identity {
+            user_agent: format!("{binary}/{version} ({identity})"),
+        },
+        GuardWrites {
+            leadership: leadership.clone(),
+            request_timeout,
+        },
+    )
+    .await?;
     for crd in required_crds {
         crd_check::require(&client, crd.name, crd.chart).await?;
     }
@@ -99,23 +153,27 @@ where
     )
     .await?;
 
+    let (stop, shutdown) = Shutdown::new();
     let context = Context {
         client: client.clone(),
         metrics: metrics.clone(),
         readiness,
         namespace,
+        shutdown,
     };
     let outcome = if leader_election.enabled {
-        let election = LeaderElection::new(client, &leader_election, binary);
+        let election = LeaderElection::new(client, &leader_election, binary, identity, leadership);
         tracing::info!(identity = election.identity(), "waiting for leadership");
         let mut guard = tokio::select! {
             guard = election.acquire() => guard,
             () = shutdown::signal() => return finish(stop_admin, admin_task, Ok(())).await,
         };
         metrics.leader.set(1);
+        let running = controllers(context);
+        tokio::pin!(running);
         let outcome = tokio::select! {
-            result = controllers(context) => result,
-            () = shutdown::signal() => Ok(()),
+            result = &mut running => result,
+            () = shutdown::signal() => wind_down(&stop, running).await,
             () = guard.lost() => Err(anyhow::anyhow!("lost leadership; exiting so a fresh process can stand again")),
         };
         metrics.leader.set(0);
@@ -123,12 +181,29 @@ where
         outcome
     } else {
         metrics.leader.set(1);
+        let running = controllers(context);
+        tokio::pin!(running);
         tokio::select! {
-            result = controllers(context) => result,
-            () = shutdown::signal() => Ok(()),
+            result = &mut running => result,
+            () = shutdown::signal() => wind_down(&stop, running).await,
         }
     };
     finish(stop_admin, admin_task, outcome).await
+}
+
+/// Tells the controllers to stop and gives the reconciles in flight [`shutdown::GRACE`] to finish.
+async fn wind_down<Fut>(stop: &shutdown::Trigger, running: std::pin::Pin<&mut Fut>) -> anyhow::Result<()>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    stop.fire();
+    match tokio::time::timeout(shutdown::GRACE, running).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(grace = ?shutdown::GRACE, "reconciles still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 async fn finish(

@@ -32,6 +32,11 @@ pub struct CommonArgs {
     #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS", default_value = ":8081")]
     pub health_probe_bind_address: BindAddress,
 
+    /// How long any API request but a watch may take, in seconds. With leader election it must be
+    /// shorter than the renew deadline.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 8)]
+    pub request_timeout: u64,
+
     #[command(flatten)]
     pub leader_election: LeaderElectionArgs,
 }
@@ -74,6 +79,28 @@ impl LeaderElectionArgs {
     }
     pub fn retry_period(&self) -> Duration {
         Duration::from_secs(self.leader_election_retry_period)
+    }
+
+    /// Whether the timings can keep one writer: retry period < renew deadline < lease duration, and a
+    /// request ends before the renew deadline does.
+    pub fn check(&self, request_timeout: Duration) -> Result<(), String> {
+        let (retry, renew, lease) = (self.retry_period(), self.renew_deadline(), self.lease_duration());
+        if retry.is_zero() || retry >= renew || renew >= lease {
+            return Err(format!(
+                "leader election needs retry period < renew deadline < lease duration (got {}s, {}s, {}s)",
+                retry.as_secs(),
+                renew.as_secs(),
+                lease.as_secs()
+            ));
+        }
+        if request_timeout.is_zero() || request_timeout >= renew {
+            return Err(format!(
+                "--request-timeout ({}s) must be above 0 and shorter than the renew deadline ({}s)",
+                request_timeout.as_secs(),
+                renew.as_secs()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -137,6 +164,29 @@ mod tests {
         assert_eq!(p.common.health_probe_bind_address.0.map(|a| a.port()), Some(8081));
         assert!(!p.common.leader_election.enabled);
         assert_eq!(p.common.leader_election.lease_duration(), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn leader_election_timings_must_keep_one_writer() {
+        let p = Probe::try_parse_from(["x"]).expect("defaults parse");
+        let timeout = Duration::from_secs(p.common.request_timeout);
+        assert_eq!(
+            p.common.leader_election.check(timeout),
+            Ok(()),
+            "the defaults are consistent"
+        );
+        let p = Probe::try_parse_from(["x", "--request-timeout", "10"]).expect("parses");
+        let error = p
+            .common
+            .leader_election
+            .check(Duration::from_secs(10))
+            .expect_err("10s is not < 10s");
+        assert!(error.contains("--request-timeout"), "{error}");
+        let p = Probe::try_parse_from(["x", "--leader-election-renew-deadline", "15"]).expect("parses");
+        assert!(
+            p.common.leader_election.check(timeout).is_err(),
+            "renew deadline must be below the lease"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The kube client every binary uses: the usual config inference plus a tower layer that counts each
-//! API request by verb, resource and status code. Touches only the Kubernetes API connection.
+//! The kube client every binary uses: the usual config inference, a User-Agent naming the process, the
+//! write gate and a tower layer that counts each API request by verb, resource and status code (a
+//! refused write counts as `error`). Touches only the Kubernetes API connection.
 
 use std::future::Future;
 use std::path::Path;
@@ -14,9 +15,24 @@ use prometheus::IntCounterVec;
 use tower::{Layer, Service};
 
 use super::metrics::Metrics;
+use super::write_gate::GuardWrites;
 
-/// Builds a client from `kubeconfig` (or the usual inference when `None`) that counts its requests.
-pub async fn build(kubeconfig: Option<&Path>, metrics: &Metrics) -> anyhow::Result<Client> {
+/// Who this process is to the API server (its audit log and request metrics).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Sent as the User-Agent: `<binary>/<version> (<leader election identity>)`.
+    pub user_agent: String,
+}
+
+/// Builds a client from `kubeconfig` (or the usual inference when `None`) that counts its requests,
+/// times out every one but a watch after `guard.request_timeout` and sends writes only while
+/// `guard.leadership` is current.
+pub async fn build(
+    kubeconfig: Option<&Path>,
+    metrics: &Metrics,
+    identity: &Identity,
+    guard: GuardWrites,
+) -> anyhow::Result<Client> {
     let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -27,10 +43,18 @@ pub async fn build(kubeconfig: Option<&Path>, metrics: &Metrics) -> anyhow::Resu
             .await
             .map_err(|e| anyhow::anyhow!("failed to find a Kubernetes config: {e}"))?,
     };
+    let mut config = config;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(&identity.user_agent)?,
+    ));
     let layer = CountRequests {
         counter: metrics.rest_client_requests_total.clone(),
     };
-    Ok(ClientBuilder::try_from(config)?.with_layer(&layer).build())
+    Ok(ClientBuilder::try_from(config)?
+        .with_layer(&guard)
+        .with_layer(&layer)
+        .build())
 }
 
 /// Tower layer that counts requests in `rest_client_requests_total`.

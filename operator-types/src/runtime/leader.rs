@@ -2,7 +2,10 @@
 //! holder reconciles. Touches only its own Lease.
 //!
 //! Expiry is judged by the local clock from when this process last saw the lease record change (as
-//! client-go does), so clock skew between replicas can't make two leaders.
+//! client-go does), so clock skew between replicas can't make two leaders. Each successful renewal moves
+//! the [`Leadership`] deadline that the client's write gate enforces to `renew deadline` after the
+//! renewal began; every attempt is bounded by what is left of it, so a stalled API server can't keep a
+//! leader writing past the point where its lease may be taken.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::cli::LeaderElectionArgs;
+use super::write_gate::Leadership;
 
 /// Settings of one election.
 #[derive(Clone, Debug)]
@@ -23,6 +27,7 @@ pub struct LeaderElection {
     lease_duration: Duration,
     renew_deadline: Duration,
     retry_period: Duration,
+    leadership: Leadership,
 }
 
 /// Held while this process leads; `lost` resolves if leadership is lost. Dropping it stops renewing;
@@ -35,17 +40,20 @@ pub struct LeaderGuard {
 }
 
 impl LeaderElection {
-    /// An election for `default_lease_name` (the binary's name unless overridden) in the configured namespace.
-    pub fn new(client: Client, args: &LeaderElectionArgs, default_lease_name: &str) -> Self {
+    /// An election for `default_lease_name` (the binary's name unless overridden) in the configured
+    /// namespace, as `identity`; winning it and renewing it moves `leadership`'s deadline.
+    pub fn new(
+        client: Client,
+        args: &LeaderElectionArgs,
+        default_lease_name: &str,
+        identity: String,
+        leadership: Leadership,
+    ) -> Self {
         let namespace = args
             .leader_election_namespace
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into());
-        let host = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "local".into());
-        let identity = format!("{host}_{:08x}", rand::random::<u32>());
         Self {
             api: Api::namespaced(client, &namespace),
             lease_name: args
@@ -56,7 +64,16 @@ impl LeaderElection {
             lease_duration: args.lease_duration(),
             renew_deadline: args.renew_deadline(),
             retry_period: args.retry_period(),
+            leadership,
         }
+    }
+
+    /// A fresh identity for this process: its pod (or host) name and a random suffix.
+    pub fn new_identity() -> String {
+        let host = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "local".into());
+        format!("{host}_{:08x}", rand::random::<u32>())
     }
 
     pub fn identity(&self) -> &str {
@@ -67,12 +84,14 @@ impl LeaderElection {
     pub async fn acquire(self) -> LeaderGuard {
         let mut observed: Option<Observed> = None;
         loop {
-            match self.try_acquire_or_renew(&mut observed).await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(error) => {
+            let attempt = self.try_acquire_or_renew(&mut observed);
+            match tokio::time::timeout(self.renew_deadline, attempt).await {
+                Ok(Ok(true)) => break,
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => {
                     tracing::warn!(%error, lease = %self.lease_name, "leader election attempt failed");
                 }
+                Err(_) => tracing::warn!(lease = %self.lease_name, "leader election attempt timed out"),
             }
             tokio::time::sleep(self.retry_period).await;
         }
@@ -88,30 +107,35 @@ impl LeaderElection {
     }
 
     async fn keep_renewing(&self, mut observed: Option<Observed>, lost: watch::Sender<bool>) {
-        let mut last_renewed = Instant::now();
         loop {
             tokio::time::sleep(self.retry_period).await;
-            match self.try_acquire_or_renew(&mut observed).await {
-                Ok(true) => last_renewed = Instant::now(),
-                Ok(false) => {
+            // An attempt may take only what is left of the leadership; then it is lost.
+            let Some(left) = self.leadership.remaining() else {
+                tracing::error!(lease = %self.lease_name, "could not renew within the renew deadline");
+                break;
+            };
+            let attempt = self.try_acquire_or_renew(&mut observed);
+            match tokio::time::timeout(left, attempt).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
                     tracing::error!(lease = %self.lease_name, "another process took the lease");
-                    let _ = lost.send(true);
-                    return;
+                    break;
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     tracing::warn!(%error, lease = %self.lease_name, "failed to renew the lease");
-                    if last_renewed.elapsed() > self.renew_deadline {
-                        tracing::error!(lease = %self.lease_name, "could not renew within the renew deadline");
-                        let _ = lost.send(true);
-                        return;
-                    }
                 }
+                Err(_) => tracing::warn!(lease = %self.lease_name, "renewing the lease timed out"),
             }
         }
+        self.leadership.revoke();
+        let _ = lost.send(true);
     }
 
     /// One round of the protocol: create the lease, renew our own, take over an expired one, or wait.
     async fn try_acquire_or_renew(&self, observed: &mut Option<Observed>) -> Result<bool, kube::Error> {
+        // Others date our renewal from when they see it, which is after this instant.
+        let began = Instant::now();
+        let valid_until = began + self.renew_deadline;
         let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
         let Some(mut lease) = self.api.get_opt(&self.lease_name).await? else {
             let lease = Lease {
@@ -122,7 +146,10 @@ impl LeaderElection {
                 spec: Some(self.holder_spec(&now, &now, 0)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    self.leadership.extend_to(valid_until);
+                    Ok(true)
+                }
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
                 Err(error) => Err(error),
             };
@@ -162,6 +189,7 @@ impl LeaderElection {
                     resource_version: updated.metadata.resource_version.unwrap_or_default(),
                     at: Instant::now(),
                 });
+                self.leadership.extend_to(valid_until);
                 Ok(true)
             }
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
@@ -189,11 +217,24 @@ struct Observed {
 }
 
 impl LeaderGuard {
-    /// Resolves when leadership is lost (another holder, or no renewal within the renew deadline).
+    /// Resolves when leadership is lost: another holder, or no renewal within the renew deadline (judged
+    /// by the deadline itself, so a renewer stuck in a request can't delay it).
     pub async fn lost(&mut self) {
-        while !*self.lost.borrow() {
-            if self.lost.changed().await.is_err() {
+        loop {
+            if *self.lost.borrow() {
                 return;
+            }
+            let Some(deadline) = self.election.leadership.deadline() else {
+                return;
+            };
+            if Instant::now() >= deadline {
+                tracing::error!(lease = %self.election.lease_name, "leadership ran out without renewal");
+                self.election.leadership.revoke();
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                changed = self.lost.changed() => if changed.is_err() { return },
             }
         }
     }
@@ -201,6 +242,7 @@ impl LeaderGuard {
     /// Stops renewing and clears the holder, so a standby takes over without waiting for expiry.
     pub async fn release(self) {
         self.renewer.abort();
+        self.election.leadership.revoke();
         let election = &self.election;
         let Ok(Some(mut lease)) = election.api.get_opt(&election.lease_name).await else {
             return;

@@ -3,12 +3,15 @@
 
 pub mod admin;
 pub mod app;
+pub mod apply;
 pub mod backoff;
 pub mod cli;
 pub mod client;
 pub mod controller;
 pub mod crd_check;
 pub mod drift;
+#[cfg(any(test, feature = "fake-api"))]
+pub mod fake_api;
 pub mod leader;
 pub mod metrics;
 pub mod nats;
@@ -20,3 +23,4 @@ pub mod telemetry;
 pub mod tracker;
 pub mod wadm;
 pub mod watch_config;
+pub mod write_gate;
