@@ -23,7 +23,6 @@ use wasmcloud_operator_types::runtime::{app, readiness};
 
 use crate::lattices::Lattices;
 use crate::reconcile::{Caches, Context, Error, reconcile};
-use crate::slices::{SLICE_MANAGED_BY_LABEL, SLICE_MANAGER};
 
 /// Runs the controller until the stream ends.
 pub async fn run(
@@ -32,13 +31,27 @@ pub async fn run(
     image_patterns: Vec<String>,
     ping_window: Duration,
 ) -> anyhow::Result<()> {
+    let (lattices, lattice_changes) = Lattices::new(
+        nats,
+        ping_window,
+        image_patterns,
+        shared.readiness.register("wadm"),
+    );
     let (host_configs, writer) = reflector::store();
+    // The lattices followed on NATS are those the host configs name: updated as host configs come and go,
+    // outside any reconcile.
+    let (following, named) = (lattices.clone(), host_configs.clone());
     let host_config_changes = reflector::reflector(
         writer,
         watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
             .backoff(watch_backoff())
             .modify(WasmCloudHostConfig::keep_identity_and_lattice),
     )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) = event {
+            following.follow_lattices_of(named.state().iter().map(AsRef::as_ref));
+        }
+    })
     .applied_objects();
     let controller = shared.graceful(
         Controller::for_stream(
@@ -52,10 +65,15 @@ pub async fn run(
     let (pods, pod_changes) = cached(shared.api::<Pod>(), host_pods, slim_pod);
     let ours = watch_config::labelled(labels::MANAGED_BY, binaries::SERVICE_SYNCER);
     let (services, service_changes) = cached(shared.api::<Service>(), ours, watch_config::slim);
-    // Only our own slices: kube-controller-manager copies a selector Service's labels (ours included) onto
-    // the slices it manages, and those are not ours to judge.
-    let our_slices = watch_config::labelled(SLICE_MANAGED_BY_LABEL, SLICE_MANAGER);
-    let (slices, slice_changes) = cached(shared.api::<EndpointSlice>(), our_slices, watch_config::slim);
+    // The slices of our Services: ours, and kube-controller-manager's for a selector we set (it copies the
+    // Service's labels, our managed-by label included). The reconcile writes only ours and removes
+    // kube-controller-manager's once the Service no longer has the selector they were made for.
+    let our_services_slices = watch_config::labelled(labels::MANAGED_BY, binaries::SERVICE_SYNCER);
+    let (slices, slice_changes) = cached(
+        shared.api::<EndpointSlice>(),
+        our_services_slices,
+        watch_config::slim,
+    );
 
     let ready = |name| shared.readiness.register(name);
     tokio::spawn(readiness::when_store_ready(
@@ -68,13 +86,6 @@ pub async fn run(
         slices.clone(),
         ready("endpointslices"),
     ));
-    let (lattices, lattice_changes) = Lattices::new(
-        nats,
-        ping_window,
-        image_patterns,
-        shared.readiness.register("wadm"),
-    );
-
     let context = Arc::new(Context::new(
         shared.client.clone(),
         Caches {

@@ -16,6 +16,11 @@ pub const APP_ANNOTATION: &str = "wasmcloud.dev/appspec";
 /// A host that has not been heard from for this long is forgotten (real hosts beat every 30 s).
 pub const HOST_SILENCE_LIMIT: Duration = Duration::from_secs(300);
 
+/// After the first full read of a lattice, how long until every running host has beaten at least once
+/// (30 s heartbeats, plus margin): until then a host missing from the view may simply not have been
+/// heard yet, and the pods it runs in keep the endpoints they have.
+pub const HOSTS_SETTLE: Duration = Duration::from_secs(35);
+
 /// One lattice as seen from NATS.
 #[derive(Debug, Clone, Default)]
 pub struct LatticeView {
@@ -27,6 +32,8 @@ pub struct LatticeView {
     pub apps: BTreeMap<String, Decision>,
     /// Hosts by id.
     pub hosts: BTreeMap<String, Host>,
+    /// When every running host will have been heard from: [`HOSTS_SETTLE`] after the first full read.
+    pub hosts_settle_at: Option<Instant>,
 }
 
 /// What a deployed manifest with an HTTP server provider comes to.
@@ -168,6 +175,8 @@ impl LatticeView {
     /// Takes in what the hosts that answered a ping said about themselves. Hosts that didn't answer are
     /// kept: right after a reconnect they may simply not be back yet, and their pods still serve.
     pub fn merge_hosts(&mut self, answered: BTreeMap<String, Host>) -> bool {
+        let now = Instant::now();
+        self.hosts_settle_at.get_or_insert(now + HOSTS_SETTLE);
         let mut changed = false;
         for (id, host) in answered {
             changed |= self.put_host(id, host);
@@ -181,6 +190,22 @@ impl LatticeView {
         self.hosts
             .retain(|_, host| now.saturating_duration_since(host.last_seen) < HOST_SILENCE_LIMIT);
         self.hosts.len() != before
+    }
+
+    /// How long until the host list is complete (`None`: it is, or no full read happened yet).
+    pub fn hosts_settling(&self, now: Instant) -> Option<Duration> {
+        self.hosts_settle_at
+            .and_then(|at| at.checked_duration_since(now))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Whether any known host says it runs in `pod` (in `namespace`, when the host names one).
+    pub fn knows_pod(&self, pod: &str, namespace: Option<&str>) -> bool {
+        self.hosts.values().any(|host| {
+            host.pod().is_some_and(|(name, host_namespace)| {
+                name == pod && host_namespace.is_none_or(|ns| Some(ns) == namespace)
+            })
+        })
     }
 
     fn put_host(&mut self, id: String, host: Host) -> bool {

@@ -1,8 +1,12 @@
 //! What one namespace should hold for one lattice: a Service per qualifying app, which host pods its
-//! EndpointSlices list when it has no selector, and the apps that can't get one and why. Pure: the
-//! lattice view, the namespace's host configs and host pods in, the plan out.
+//! EndpointSlices list when it has no selector, and the apps that can't get one and why. While the
+//! view's host list is still filling (right after a start), a pod whose host hasn't been heard from yet
+//! keeps the endpoint it has: endpoints never shrink for lack of news. Pure: the lattice view, the
+//! namespace's host configs, host pods and currently listed endpoints in, the plan out.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
@@ -41,9 +45,19 @@ pub const INVALID_ADDRESS: &str = "InvalidAddress";
 /// Reason of a problem: two apps map to one Service name.
 pub const NAME_COLLISION: &str = "ServiceNameCollision";
 
+/// The pods each of our Services' EndpointSlices list now, by Service name.
+pub type Listed = BTreeMap<String, BTreeSet<String>>;
+
 /// Plans `lattice` in the namespace of `owners` (its WasmCloudHostConfigs there). `pods` are the
-/// namespace's host pods of the lattice.
-pub fn plan(lattice: &str, view: &LatticeView, owners: &[&WasmCloudHostConfig], pods: &[Arc<Pod>]) -> Plan {
+/// namespace's host pods of the lattice; `listed` what our slices list now.
+pub fn plan(
+    lattice: &str,
+    view: &LatticeView,
+    owners: &[&WasmCloudHostConfig],
+    pods: &[Arc<Pod>],
+    listed: &Listed,
+    now: Instant,
+) -> Plan {
     let mut plan = Plan::default();
     let namespace = owners.first().and_then(|o| o.namespace());
     for (name, decision) in &view.apps {
@@ -78,8 +92,24 @@ pub fn plan(lattice: &str, view: &LatticeView, owners: &[&WasmCloudHostConfig], 
             });
             continue;
         }
-        let endpoint_pods =
-            (app.target == Target::Endpoints).then(|| serving_pods(&app, view, namespace.as_deref(), pods));
+        let endpoint_pods = (app.target == Target::Endpoints).then(|| {
+            let mut serving = serving_pods(&app, view, namespace.as_deref(), pods);
+            if view.hosts_settling(now).is_some() {
+                let listed = listed.get(&service.name_any());
+                let unheard: Vec<Arc<Pod>> = pods
+                    .iter()
+                    .filter(|pod| {
+                        listed.is_some_and(|l| l.contains(&pod.name_any()))
+                            && !view.knows_pod(&pod.name_any(), namespace.as_deref())
+                            && !serving.iter().any(|s| s.name_any() == pod.name_any())
+                    })
+                    .cloned()
+                    .collect();
+                serving.extend(unheard);
+                serving.sort_by_key(|pod| pod.name_any());
+            }
+            serving
+        });
         plan.services.push(PlannedService {
             app,
             service,
@@ -171,6 +201,55 @@ mod tests {
         vec!["ghcr.io/wasmcloud/http-server".into()]
     }
 
+    fn endpoint_names(plan: &Plan) -> Vec<String> {
+        plan.services[0]
+            .endpoint_pods
+            .as_ref()
+            .expect("slices")
+            .iter()
+            .map(|p| p.name_any())
+            .collect()
+    }
+
+    #[test]
+    fn while_hosts_are_still_being_heard_from_listed_endpoints_stay() {
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        // Right after a start: hosts-1's host hasn't beaten yet; hosts-2's host is known and serves nothing.
+        let mut view = view(
+            &[manifest("shop", &spread, "0.0.0.0:8080")],
+            &[("H0", "hosts-0", &["shop"]), ("H2", "hosts-2", &[])],
+        );
+        view.merge_hosts(BTreeMap::new());
+        let owner = whc();
+        let pods = [pod("hosts-0"), pod("hosts-1"), pod("hosts-2")];
+        let service = plan("blue", &view, &[&owner], &pods, &Listed::new(), Instant::now()).services[0]
+            .service
+            .name_any();
+        let listed: Listed = [(service, ["hosts-1", "hosts-2"].map(String::from).into())].into();
+
+        let now = Instant::now();
+        let settling = plan("blue", &view, &[&owner], &pods, &listed, now);
+        assert_eq!(
+            endpoint_names(&settling),
+            ["hosts-0", "hosts-1"],
+            "unheard hosts-1 keeps its endpoint"
+        );
+
+        let settled = plan(
+            "blue",
+            &view,
+            &[&owner],
+            &pods,
+            &listed,
+            now + crate::inventory::HOSTS_SETTLE,
+        );
+        assert_eq!(
+            endpoint_names(&settled),
+            ["hosts-0"],
+            "once every host had its chance, it goes"
+        );
+    }
+
     #[test]
     fn a_spreadscaler_app_lists_exactly_the_pods_whose_hosts_run_its_provider() {
         let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
@@ -184,7 +263,7 @@ mod tests {
         );
         let owner = whc();
         let pods = [pod("hosts-0"), pod("hosts-1"), pod("hosts-2")];
-        let plan = plan("blue", &view, &[&owner], &pods);
+        let plan = plan("blue", &view, &[&owner], &pods, &Listed::new(), Instant::now());
         assert!(plan.problems.is_empty());
         let planned = &plan.services[0];
         let names: Vec<String> = planned
@@ -208,7 +287,7 @@ mod tests {
             &[],
         );
         let owner = whc();
-        let plan = plan("blue", &view, &[&owner], &[]);
+        let plan = plan("blue", &view, &[&owner], &[], &Listed::new(), Instant::now());
         assert_eq!(plan.services.len(), 1);
         assert!(plan.services[0].endpoint_pods.is_none());
         assert_eq!(plan.problems.len(), 1);
@@ -233,7 +312,7 @@ mod tests {
         let decision = decide(&manifest("Shop_", &daemon, ":82"), &patterns()).expect("an HTTP app");
         view.apps.insert("Shop_".into(), decision);
         let owner = whc();
-        let plan = plan("blue", &view, &[&owner], &[]);
+        let plan = plan("blue", &view, &[&owner], &[], &Listed::new(), Instant::now());
         assert_eq!(plan.services.len(), 2, "{mapped}");
         assert_eq!(plan.problems[0].reason, NAME_COLLISION);
     }
@@ -242,6 +321,10 @@ mod tests {
     fn no_host_config_means_nothing_to_plan() {
         let daemon = json!({"type": "daemonscaler", "properties": {}});
         let view = view(&[manifest("shop", &daemon, ":80")], &[]);
-        assert!(plan("blue", &view, &[], &[]).services.is_empty());
+        assert!(
+            plan("blue", &view, &[], &[], &Listed::new(), Instant::now())
+                .services
+                .is_empty()
+        );
     }
 }

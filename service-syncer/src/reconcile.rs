@@ -27,7 +27,9 @@ use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 
 use crate::lattices::Lattices;
 use crate::plan::{self, PlannedService, Problem};
-use crate::slices::{self, SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER};
+use crate::slices::{
+    self, SELECTOR_SLICE_MANAGER, SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER,
+};
 
 /// The controller name in metrics.
 pub const CONTROLLER: &str = "app-service";
@@ -137,8 +139,6 @@ impl Context {
 /// Brings the namespace of `host_config` in line for its lattice.
 pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
     let host_configs = ctx.caches.host_configs.state();
-    ctx.lattices
-        .follow_lattices_of(host_configs.iter().map(AsRef::as_ref));
     let namespace = host_config.namespace().unwrap_or_default();
     let lattice = host_config.spec.lattice.clone();
     let mut owners: Vec<&WasmCloudHostConfig> = host_configs
@@ -160,10 +160,15 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
         .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
         .filter(|p| p.labels().get(labels::LATTICE) == Some(&lattice))
         .collect();
+    let now = std::time::Instant::now();
+    let listed = listed_endpoints(&ctx.caches.slices, &namespace);
     let planned = ctx.lattices.with_view(&lattice, |view| {
-        view.synced.then(|| plan::plan(&lattice, view, &owners, &pods))
+        view.synced.then(|| {
+            let plan = plan::plan(&lattice, view, &owners, &pods, &listed, now);
+            (plan, view.hosts_settling(now))
+        })
     });
-    let Some(Some(mut plan)) = planned else {
+    let Some(Some((mut plan, settling))) = planned else {
         // Not read from wadm yet (or wadm is away): leave what exists alone until the lattice is synced.
         return Ok(Action::await_change());
     };
@@ -210,7 +215,32 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
         delete(&services, &stale.name_any()).await?;
     }
     report(&ctx, &namespace, &lattice, &owners, &plan.problems).await;
-    Ok(Action::requeue(SAFETY_NET))
+    // While hosts are still being heard from, endpoints were only kept: look again once they all were.
+    Ok(Action::requeue(
+        settling.map_or(SAFETY_NET, |left| left + Duration::from_secs(1)),
+    ))
+}
+
+/// The pods our EndpointSlices in `namespace` list now, by Service name (from the cache).
+fn listed_endpoints(slices: &Store<EndpointSlice>, namespace: &str) -> plan::Listed {
+    let mut listed = plan::Listed::new();
+    for slice in slices.state() {
+        let ours = slice.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(SLICE_MANAGER);
+        if !ours || slice.namespace().as_deref() != Some(namespace) {
+            continue;
+        }
+        let Some(service) = slice.labels().get(SERVICE_NAME_LABEL) else {
+            continue;
+        };
+        let pods = slice
+            .endpoints
+            .iter()
+            .filter_map(|endpoint| endpoint.target_ref.as_ref())
+            .filter(|target| target.kind.as_deref() == Some("Pod"))
+            .filter_map(|target| target.name.clone());
+        listed.entry(service.clone()).or_default().extend(pods);
+    }
+    listed
 }
 
 /// Makes the Service's EndpointSlices list the planned pods, or removes ours when a selector does it. A
@@ -224,16 +254,26 @@ async fn sync_slices(
     let service_uid = service.uid().unwrap_or_default();
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
     let name = service.name_any();
-    let existing: Vec<Arc<EndpointSlice>> = ctx
-        .caches
-        .slices
-        .state()
-        .into_iter()
-        .filter(|s| s.namespace().as_deref() == Some(namespace))
-        .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
-        .filter(|s| s.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(SLICE_MANAGER))
-        .filter(|s| ownership::controlled_by(s.meta(), &service_uid))
-        .collect();
+    let slices_of = |manager: &str| -> Vec<Arc<EndpointSlice>> {
+        ctx.caches
+            .slices
+            .state()
+            .into_iter()
+            .filter(|s| s.namespace().as_deref() == Some(namespace))
+            .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
+            .filter(|s| s.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(manager))
+            .filter(|s| ownership::controlled_by(s.meta(), &service_uid))
+            .collect()
+    };
+    let existing = slices_of(SLICE_MANAGER);
+    if planned.endpoint_pods.is_some() {
+        // kube-controller-manager leaves the slices of a selector behind when the selector goes (an app
+        // moved from a daemonscaler to a spreadscaler): they would keep routing to every host.
+        for leftover in slices_of(SELECTOR_SLICE_MANAGER) {
+            tracing::info!(slice = %leftover.name_any(), service = %name, %namespace, "removing the slice of a selector the Service no longer has");
+            delete(&api, &leftover.name_any()).await?;
+        }
+    }
     let desired = match &planned.endpoint_pods {
         Some(pods) => {
             let pods: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();

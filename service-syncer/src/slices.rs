@@ -16,6 +16,8 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const SLICE_MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 /// Its value for ours (the built-in controller uses `endpointslice-controller.k8s.io`).
 pub const SLICE_MANAGER: &str = "service-syncer.k8s.wasmcloud.dev";
+/// kube-controller-manager's value of [`SLICE_MANAGED_BY_LABEL`], on the slices of a selector Service.
+pub const SELECTOR_SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
 
 /// The slices for `service` (which must carry its name, namespace and uid) over `pods`: always an IPv4
 /// slice (empty when no pod qualifies, so stale addresses are cleared), and an IPv6 one when a pod has an

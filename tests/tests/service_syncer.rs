@@ -77,6 +77,16 @@ async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
         // The selector's slices (kube-controller-manager's) list every host pod of the lattice, and stay.
         wait_endpoint_pods(&ctx, "everywhere", |pods| pods.len() == 3).await?;
 
+        // The app moves to a spreadscaler of one: the selector goes, and with it kube-controller-manager's
+        // slices (which it leaves behind itself); only the pod that runs the app is listed.
+        let one = json!({"type": "spreadscaler", "properties": {"instances": 1}});
+        deploy(&wadm, &http_app("everywhere", "v2", &one, "0.0.0.0:8080"), "everywhere").await?;
+        wait_service(&ctx, "everywhere", |s| s.spec.as_ref().is_some_and(|s| s.selector.is_none())).await?;
+        wait_endpoint_pods(&ctx, "everywhere", |pods| {
+            pods.len() == 1 && *pods == simulated.pods_running("everywhere-httpserver")
+        })
+        .await?;
+
         // A daemonscaler on one spread's requirements: a selector on the host-label pod label.
         let east_only = json!({"type": "daemonscaler", "properties": {"instances": 1,
             "spread": [{"name": "east", "requirements": {"zone": "east"}}]}});
