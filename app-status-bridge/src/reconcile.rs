@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -17,6 +17,7 @@ use wasmcloud_operator_types::application::choose_lattice;
 use wasmcloud_operator_types::contract::{
     APPLICATION_FINALIZER, annotations, condition_types, field_manager, reasons,
 };
+use wasmcloud_operator_types::runtime::announce;
 use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::readiness::CacheGate;
@@ -434,33 +435,17 @@ async fn announce(
     before: Option<&ApplicationStatus>,
     after: &ApplicationStatus,
 ) {
-    let synced = |s: Option<&ApplicationStatus>| {
-        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_types::SYNCED))
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    let (old, new) = (synced(before), synced(Some(after)));
-    if old.as_ref().map(|o| (&o.0, &o.1)) == new.as_ref().map(|n| (&n.0, &n.1)) {
-        return;
-    }
-    if let Some((state, reason, message)) = new {
-        let type_ = if state == "True" {
+    let before = before.map(|s| s.conditions.as_slice());
+    if let Some(synced) = announce::flipped(before, &after.conditions, condition_types::SYNCED) {
+        let type_ = if synced.status == "True" {
             EventType::Normal
         } else {
             EventType::Warning
         };
-        publish(ctx, app, type_, &reason, message).await;
+        publish(ctx, app, type_, &synced.reason, synced.message.clone()).await;
     }
 }
 
 async fn publish(ctx: &Context, app: &Application, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Sync".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
-        tracing::warn!(%error, "failed to publish an Event");
-    }
+    announce::publish(&ctx.recorder, &app.object_ref(&()), type_, reason, note, "Sync").await;
 }

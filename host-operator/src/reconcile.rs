@@ -11,9 +11,10 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use wasmcloud_operator_types::contract::{condition_types, field_manager, reasons};
+use wasmcloud_operator_types::runtime::announce;
 use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::{WasmCloudHostConfig, WasmCloudHostConfigStatus};
 
@@ -234,26 +235,16 @@ async fn publish_events(
     new_status: &WasmCloudHostConfigStatus,
     written: &[&'static str],
 ) {
-    let ready_of = |status: Option<&WasmCloudHostConfigStatus>| {
-        status
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_types::READY))
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    let before = ready_of(whc.status.as_ref());
-    let after = ready_of(Some(new_status));
     let mut events = Vec::new();
-    if before.as_ref().map(|b| (&b.0, &b.1)) != after.as_ref().map(|a| (&a.0, &a.1))
-        && let Some((state, reason, message)) = &after
-    {
-        {
-            let type_ = match outcome {
-                Outcome::Invalid(_) => EventType::Warning,
-                Outcome::Applied(_) if state == "True" => EventType::Normal,
-                Outcome::Applied(s) if s.stalled => EventType::Warning,
-                Outcome::Applied(_) => EventType::Normal,
-            };
-            events.push((type_, reason.clone(), message.clone()));
-        }
+    let before = whc.status.as_ref().map(|s| s.conditions.as_slice());
+    if let Some(ready) = announce::flipped(before, &new_status.conditions, condition_types::READY) {
+        let type_ = match outcome {
+            Outcome::Invalid(_) => EventType::Warning,
+            Outcome::Applied(_) if ready.status == "True" => EventType::Normal,
+            Outcome::Applied(s) if s.stalled => EventType::Warning,
+            Outcome::Applied(_) => EventType::Normal,
+        };
+        events.push((type_, ready.reason.clone(), ready.message.clone()));
     }
     let new_generation = whc.status.as_ref().and_then(|s| s.observed_generation) != whc.metadata.generation;
     if new_generation {
@@ -270,15 +261,6 @@ async fn publish_events(
     }
     let reference = whc.object_ref(&());
     for (type_, reason, note) in events {
-        let event = Event {
-            type_,
-            reason,
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(error) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(%error, "failed to publish an Event");
-        }
+        announce::publish(&ctx.recorder, &reference, type_, &reason, note, "Reconcile").await;
     }
 }

@@ -2,6 +2,7 @@
 //! HTTP server, metrics, an instrumented kube client, CRD checks, leader election and shutdown.
 
 pub mod admin;
+pub mod announce;
 pub mod app;
 pub mod apply;
 pub mod backoff;
