@@ -119,6 +119,24 @@ impl Error {
     }
 }
 
+impl Error {
+    /// For the status, when a write or read of a child failed part way: what failed and the API
+    /// server's code and reason, never its message (which may quote the offending value).
+    pub fn partial_failure(&self) -> Option<String> {
+        let (verb, what, source) = match self {
+            Self::Apply { what, source } => ("apply", what, source),
+            Self::Delete { what, source } => ("delete", what, source),
+            Self::Read { what, source } => ("read", what, source),
+            _ => return None,
+        };
+        let answer = match source {
+            kube::Error::Api(status) => format!("the API server answered {} {}", status.code, status.reason),
+            _ => "no answer from the API server".to_string(),
+        };
+        Some(format!("failed to {verb} {what}: {answer}"))
+    }
+}
+
 impl wasmcloud_operator_types::runtime::controller::ReconcileError for Error {
     fn category(&self) -> &'static str {
         Error::category(self)

@@ -42,7 +42,13 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
         Some(outcome) => (outcome, Vec::new()),
         None => {
             let epoch = ctx.confirmed.epoch(&key);
-            let (outcome, written) = Box::pin(bring_children_in_line(&ctx, &whc, &namespace)).await?;
+            let (outcome, written) = match Box::pin(bring_children_in_line(&ctx, &whc, &namespace)).await {
+                Ok(done) => done,
+                Err(error) => {
+                    report_partial_failure(&ctx, &whc, &namespace, &error).await;
+                    return Err(error);
+                }
+            };
             // A conflict is not confirmed: the object in the way is not watched, so only a retry sees it go.
             if conflict(&outcome).is_none() {
                 ctx.confirmed
@@ -65,6 +71,24 @@ pub async fn reconcile(whc: Arc<WasmCloudHostConfig>, ctx: Arc<Context>) -> Resu
         return Err(Error::NotOurs(problem.clone()));
     }
     Ok(Action::requeue(RESYNC))
+}
+
+/// A write that failed after earlier children were applied still shows on the object: Degraded says
+/// which write failed (once; retries that fail the same way write nothing). The error goes on to the
+/// error policy either way.
+async fn report_partial_failure(ctx: &Context, whc: &WasmCloudHostConfig, namespace: &str, error: &Error) {
+    let Some(what) = error.partial_failure() else {
+        return;
+    };
+    let apps = ctx.apps.on_lattice(namespace, &whc.spec.lattice);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let failed = Outcome::Failed(what);
+    let new_status = status::compute(whc.status.as_ref(), whc.metadata.generation, &failed, apps, &now);
+    if whc.status.as_ref() != Some(&new_status)
+        && let Err(status_error) = write_status(ctx, whc, namespace, &new_status).await
+    {
+        tracing::warn!(error = %status_error, "could not report the failed write on the status either");
+    }
 }
 
 /// The child conflict `outcome` reports, if it is one.
@@ -239,7 +263,7 @@ async fn publish_events(
     let before = whc.status.as_ref().map(|s| s.conditions.as_slice());
     if let Some(ready) = announce::flipped(before, &new_status.conditions, condition_types::READY) {
         let type_ = match outcome {
-            Outcome::Invalid(_) => EventType::Warning,
+            Outcome::Invalid(_) | Outcome::Failed(_) => EventType::Warning,
             Outcome::Applied(_) if ready.status == "True" => EventType::Normal,
             Outcome::Applied(s) if s.stalled => EventType::Warning,
             Outcome::Applied(_) => EventType::Normal,

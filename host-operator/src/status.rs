@@ -66,6 +66,9 @@ pub enum Outcome {
     Invalid(InputError),
     /// The children are applied; this is how the workload is doing.
     Applied(WorkloadState),
+    /// Writing the children failed part way (retried with backoff): what failed, without the API
+    /// server's message (it may quote a value).
+    Failed(String),
 }
 
 /// The new status, starting from the current one (so unchanged conditions keep their times).
@@ -77,6 +80,7 @@ pub fn compute(
     now: &Time,
 ) -> WasmCloudHostConfigStatus {
     let mut status = current.cloned().unwrap_or_default();
+    let has_ready = status.conditions.iter().any(|c| c.type_ == types::READY);
     let mut set = |update: ConditionUpdate<'_>| {
         set_condition(&mut status.conditions, update, generation, now);
     };
@@ -101,6 +105,34 @@ pub fn compute(
                 error.reason(),
                 "waiting for the problem to be fixed; the hosts are left as they were",
             ));
+        }
+        Outcome::Failed(what) => {
+            let message = format!("{what}; children before it may already be applied; retrying with backoff");
+            // Ready says how the hosts are doing, which one failed write doesn't change; a first one does.
+            if !has_ready {
+                set(ConditionUpdate::new(
+                    types::READY,
+                    false,
+                    reasons::APPLY_FAILED,
+                    message.clone(),
+                ));
+            }
+            set(ConditionUpdate::new(
+                types::DEGRADED,
+                true,
+                reasons::APPLY_FAILED,
+                message,
+            ));
+            set(ConditionUpdate::new(
+                types::PROGRESSING,
+                true,
+                reasons::APPLY_FAILED,
+                "retrying the failed write",
+            ));
+            // The generation was not brought in line: observedGeneration stays where it was.
+            status.app_count = u32::try_from(app_count).unwrap_or(u32::MAX);
+            status.apps = apps;
+            return status;
         }
         Outcome::Applied(state) => {
             let hosts = format!("{}/{} hosts ready", state.ready, state.desired);

@@ -1,7 +1,8 @@
 //! The mock API tier: whole reconciles of the host-operator against `runtime::fake_api::FakeApi` (an
 //! in-memory stand-in for the API server that records requests), checking the request sequence: a
-//! restart at steady state writes nothing, switching the workload kind is one apply and one delete, and
-//! a foreign object in a child's place is never written. No cluster.
+//! restart at steady state writes nothing, switching the workload kind is one apply and one delete, a
+//! foreign object in a child's place is never written, and a write that fails part way still shows on
+//! the status (without the API server's message). No cluster.
 
 use std::sync::Arc;
 
@@ -132,5 +133,55 @@ async fn a_foreign_object_in_a_childs_place_is_never_written() {
     assert!(
         conditions.iter().any(|c| c.message.contains("ConfigMap blue")),
         "the status names the object in the way: {conditions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_fails_half_way_is_on_the_status_without_the_servers_message() {
+    let fake = FakeApi::new();
+    fake.insert(&host_config());
+    fake.refuse("patch", "deployments", 422);
+    let result = reconcile_once(&fake).await;
+    assert!(result.is_err(), "retried with backoff");
+    assert!(
+        child_writes(&fake).iter().any(|w| w == "patch configmaps/blue"),
+        "children before the Deployment were applied: {:?}",
+        all(&fake)
+    );
+    let whc = fake
+        .get::<WasmCloudHostConfig>(Some("east"), "blue")
+        .expect("stored");
+    let status = whc.status.expect("a status");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "ApplyFailed")
+    );
+    assert!(
+        degraded.message.contains("Deployment blue") && degraded.message.contains("422"),
+        "{}",
+        degraded.message
+    );
+    let text = serde_json::to_string(&status.conditions).expect("json");
+    assert!(
+        !text.contains("s3cret"),
+        "the API server's message stays out: {text}"
+    );
+    assert_eq!(
+        status.observed_generation, None,
+        "the generation was not brought in line"
+    );
+
+    // The same failure again writes nothing new.
+    fake.clear_requests();
+    assert!(reconcile_once(&fake).await.is_err());
+    assert!(
+        !fake.writes().iter().any(|w| w.resource.ends_with("/status")),
+        "{:?}",
+        all(&fake)
     );
 }

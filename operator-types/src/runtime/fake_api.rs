@@ -54,6 +54,8 @@ struct State {
     objects: BTreeMap<String, Value>,
     requests: Vec<Recorded>,
     next_version: u64,
+    /// (verb, resource) → the code every such request gets instead of an answer.
+    refusals: BTreeMap<(String, String), u16>,
 }
 
 /// The fake; clones share one state.
@@ -105,6 +107,14 @@ impl FakeApi {
         serde_json::from_value(value).ok()
     }
 
+    /// From now on answers every `verb` request on `resource` (e.g. `patch`, `deployments`) with `code`,
+    /// as an API server that refuses or fails it would.
+    pub fn refuse(&self, verb: &str, resource: &str, code: u16) {
+        self.lock()
+            .refusals
+            .insert((verb.to_string(), resource.to_string()), code);
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
@@ -152,6 +162,17 @@ impl FakeApi {
             resource: classified.resource.clone(),
             name: name.clone(),
         });
+        let refusal = state
+            .refusals
+            .get(&(classified.verb.to_string(), classified.resource.clone()))
+            .copied();
+        if let Some(code) = refusal {
+            return respond(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": "Refused",
+                        "message": format!("refused by the fake with the value s3cret-value in it")}),
+            );
+        }
         let status_subresource = classified.resource.ends_with("/status");
         let url = if status_subresource {
             path.trim_end_matches("/status").to_string()
