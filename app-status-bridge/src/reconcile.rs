@@ -27,7 +27,7 @@ use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConf
 use crate::manifest;
 use crate::provenance::{self, Provenance};
 use crate::status::{self, Sync};
-use crate::wadm::{Wadm, WadmError};
+use crate::wadm::{ModelVersion, Wadm, WadmError};
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "application";
@@ -161,126 +161,235 @@ fn earlier_claim(app: &Application, lattice: &str, ctx: &Context) -> Option<Stri
         .next()
 }
 
+/// One apply, as a pipeline: decide what and where from the caches (no wadm), one effect step against
+/// wadm, one status write, then the Events the effect warrants.
 async fn apply(app: &Application, ctx: &Context) -> Result<Action, StepError> {
-    let lattice = match lattice_of(app, ctx) {
-        Ok(lattice) => lattice,
-        Err(message) => {
-            let sync = Sync::Failed {
-                reason: reasons::LATTICE_UNKNOWN,
-                message,
-            };
-            write_status(app, ctx, None, &sync, &Value::Null).await?;
-            return Ok(Action::await_change());
+    let (lattice, effected, action) = match decide(app, ctx).await {
+        Err(Refusal { lattice, sync }) => (lattice, Effected::refused(sync), Action::await_change()),
+        Ok(target) => {
+            let effected = effect(app, ctx, &target).await;
+            (Some(target.lattice), effected, Action::requeue(RESYNC))
         }
     };
+    write_status(
+        app,
+        ctx,
+        lattice.as_deref(),
+        &effected.sync,
+        &effected.wadm_status,
+    )
+    .await?;
+    for (type_, reason, note) in effected.events {
+        publish(ctx, app, type_, reason, note).await;
+    }
+    match effected.retry {
+        Some(error) => Err(error.into()),
+        None => Ok(action),
+    }
+}
+
+/// Where and what an Application deploys, once every check that needs no wadm has passed.
+struct Target {
+    lattice: String,
+    name: String,
+    version: String,
+    manifest: Value,
+    uid: String,
+}
+
+/// Why an Application can't go to wadm as it is: the status to show, and the lattice to record (none
+/// when nothing can reach wadm, so deletion has nothing to clean up).
+struct Refusal {
+    lattice: Option<String>,
+    sync: Sync,
+}
+
+/// An Event to publish after the status write: type, reason, note.
+type Note = (EventType, &'static str, String);
+
+/// What the effect step came to.
+struct Effected {
+    sync: Sync,
+    /// wadm's status object for the app (null when unknown).
+    wadm_status: Value,
+    events: Vec<Note>,
+    /// A failure to retry with backoff, after the status says so.
+    retry: Option<WadmError>,
+}
+
+impl Effected {
+    fn refused(sync: Sync) -> Self {
+        Self {
+            sync,
+            wadm_status: Value::Null,
+            events: Vec::new(),
+            retry: None,
+        }
+    }
+}
+
+/// Decides from the caches alone where the Application deploys and what: its lattice, names wadm can
+/// take, no earlier claim on the model, a manifest wadm's own validation accepts.
+async fn decide(app: &Application, ctx: &Context) -> Result<Target, Refusal> {
+    let failed = |lattice: Option<&str>, reason, message| Refusal {
+        lattice: lattice.map(str::to_string),
+        sync: Sync::Failed { reason, message },
+    };
+    let lattice = lattice_of(app, ctx).map_err(|message| failed(None, reasons::LATTICE_UNKNOWN, message))?;
     let name = app.name_any();
     let invalid_token = provenance::subject_token_problem("name", &name)
         .or_else(|| provenance::subject_token_problem("lattice", &lattice));
     if let Some(message) = invalid_token {
-        // Nothing can reach wadm, so no lattice is recorded: deletion has nothing to clean up.
-        let sync = Sync::Failed {
-            reason: reasons::INVALID_SPEC,
-            message,
-        };
-        write_status(app, ctx, None, &sync, &Value::Null).await?;
-        return Ok(Action::await_change());
+        return Err(failed(None, reasons::INVALID_SPEC, message));
     }
     if let Some(owner) = earlier_claim(app, &lattice, ctx) {
-        let message = format!(
-            "{owner} already deploys model {} in lattice {lattice}",
-            app.name_any()
-        );
-        let sync = Sync::Failed {
-            reason: reasons::CONFLICT,
-            message,
-        };
-        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
-        return Ok(Action::await_change());
+        let message = format!("{owner} already deploys model {name} in lattice {lattice}");
+        return Err(failed(Some(&lattice), reasons::CONFLICT, message));
     }
-
-    let wadm = &ctx.wadm;
-    let uid = app.uid().unwrap_or_default();
-    leave_previous_lattice(app, ctx, &lattice, &uid).await?;
     let manifest = manifest::manifest(app);
-    let version = manifest::version(app);
     if let Some(problems) = invalid(&manifest).await {
-        let sync = Sync::Failed {
-            reason: reasons::INVALID_SPEC,
-            message: problems,
-        };
-        write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
-        return Ok(Action::await_change());
+        return Err(failed(Some(&lattice), reasons::INVALID_SPEC, problems));
     }
-    let result = async {
-        let versions = wadm.versions(&lattice, &name).await?;
-        let stored_version = versions.iter().any(|v| v.version == version);
-        // Whose the model is: the version we would deploy if stored, else the newest one.
-        let probe = if stored_version { Some(version.as_str()) } else { versions.last().map(|v| v.version.as_str()) };
-        let stored = match probe {
-            Some(probe) => wadm.manifest(&lattice, &name, probe).await?,
-            None => None,
-        };
-        if let Some(whose) = stored.as_ref().map(|stored| Provenance::of(stored, &uid))
-            && whose != Provenance::Ours
-            && !provenance::adopts(app)
-        {
-            return Ok(Some(Sync::Failed {
-                reason: reasons::CONFLICT,
-                message: format!(
-                    "model {name} in lattice {lattice} is already in wadm and {}; the bridge leaves it alone. To take it over \
-                     with this Application, set the annotation {}=\"true\"",
-                    whose.describe(),
-                    annotations::ADOPT_MODEL
-                ),
-            }));
-        }
-        if stored_version {
-            if stored.is_some_and(|stored| !manifest::same_content(&stored, &manifest)) {
-                return Ok(Some(Sync::Failed {
-                    reason: reasons::VERSION_NOT_BUMPED,
-                    message: format!(
-                        "the spec changed but wadm already holds version {version} with other content: change the \
-                         `version` annotation (or remove it to let the bridge derive one)"
-                    ),
-                }));
-            }
-        } else {
-            wadm.put(&lattice, &manifest).await?;
-        }
-        let deployed = versions.iter().find(|v| v.deployed).map(|v| v.version.clone());
-        if deployed.as_deref() != Some(version.as_str()) {
-            wadm.deploy(&lattice, &name, &version).await?;
-            let we_deployed_it_before = app.status.as_ref().and_then(|s| s.deployed_version.as_deref()) == Some(version.as_str());
-            if we_deployed_it_before {
-                let note = format!("wadm had {} instead of version {version}; deployed it again", deployed.as_deref().unwrap_or("nothing deployed"));
-                publish(ctx, app, EventType::Normal, reasons::DRIFT_CORRECTED, note).await;
-            }
-        }
-        Ok::<_, WadmError>(None)
+    Ok(Target {
+        version: manifest::version(app),
+        uid: app.uid().unwrap_or_default(),
+        lattice,
+        name,
+        manifest,
+    })
+}
+
+/// What wadm needs to hold `target`, judged from what it holds. Pure.
+#[derive(Debug, PartialEq, Eq)]
+enum WadmStep {
+    /// Someone else's model, or the same version with other content: leave wadm alone.
+    Refuse(&'static str, String),
+    /// Put the version (if wadm lacks it) and deploy it (if it isn't the deployed one).
+    Bring { put: bool, deploy: bool },
+}
+
+fn wadm_step(
+    app: &Application,
+    target: &Target,
+    versions: &[ModelVersion],
+    stored: Option<&Value>,
+) -> WadmStep {
+    let Target {
+        lattice,
+        name,
+        version,
+        ..
+    } = target;
+    if let Some(whose) = stored.map(|stored| Provenance::of(stored, &target.uid))
+        && whose != Provenance::Ours
+        && !provenance::adopts(app)
+    {
+        let message = format!(
+            "model {name} in lattice {lattice} is already in wadm and {}; the bridge leaves it alone. To take it over \
+             with this Application, set the annotation {}=\"true\"",
+            whose.describe(),
+            annotations::ADOPT_MODEL
+        );
+        return WadmStep::Refuse(reasons::CONFLICT, message);
     }
-    .await;
-    let sync = match result {
-        Ok(Some(failed)) => failed,
-        Ok(None) => Sync::Deployed { version },
-        Err(WadmError::Rejected(message)) => Sync::Failed {
-            reason: reasons::WADM_REJECTED,
-            message,
+    let stored_version = versions.iter().any(|v| &v.version == version);
+    if stored_version && stored.is_some_and(|stored| !manifest::same_content(stored, &target.manifest)) {
+        let message = format!(
+            "the spec changed but wadm already holds version {version} with other content: change the `version` \
+             annotation (or remove it to let the bridge derive one)"
+        );
+        return WadmStep::Refuse(reasons::VERSION_NOT_BUMPED, message);
+    }
+    let deployed = versions.iter().find(|v| v.deployed).map(|v| v.version.as_str());
+    WadmStep::Bring {
+        put: !stored_version,
+        deploy: deployed != Some(version.as_str()),
+    }
+}
+
+/// The effect step: everything the bridge does in wadm for one apply, and the status it comes to.
+async fn effect(app: &Application, ctx: &Context, target: &Target) -> Effected {
+    let mut events = Vec::new();
+    match bring_into_wadm(app, ctx, target, &mut events).await {
+        Ok((sync, wadm_status)) => Effected {
+            sync,
+            wadm_status,
+            events,
+            retry: None,
         },
-        Err(error) => {
-            let sync = Sync::Failed {
+        Err(WadmError::Rejected(message)) => Effected {
+            sync: Sync::Failed {
+                reason: reasons::WADM_REJECTED,
+                message,
+            },
+            wadm_status: Value::Null,
+            events,
+            retry: None,
+        },
+        Err(error) => Effected {
+            sync: Sync::Failed {
                 reason: reasons::WADM_UNREACHABLE,
                 message: "wadm does not answer; retrying".into(),
-            };
-            write_status(app, ctx, Some(&lattice), &sync, &Value::Null).await?;
-            return Err(error.into());
+            },
+            wadm_status: Value::Null,
+            events,
+            retry: Some(error),
+        },
+    }
+}
+
+async fn bring_into_wadm(
+    app: &Application,
+    ctx: &Context,
+    target: &Target,
+    events: &mut Vec<Note>,
+) -> Result<(Sync, Value), WadmError> {
+    let wadm = &ctx.wadm;
+    let Target {
+        lattice,
+        name,
+        version,
+        ..
+    } = target;
+    events.extend(leave_previous_lattice(app, ctx, lattice, &target.uid).await?);
+    let versions = wadm.versions(lattice, name).await?;
+    // Whose the model is: the version we would deploy if stored, else the newest one.
+    let probe = match versions.iter().find(|v| &v.version == version) {
+        Some(ours) => Some(ours.version.as_str()),
+        None => versions.last().map(|v| v.version.as_str()),
+    };
+    let stored = match probe {
+        Some(probe) => wadm.manifest(lattice, name, probe).await?,
+        None => None,
+    };
+    match wadm_step(app, target, &versions, stored.as_ref()) {
+        WadmStep::Refuse(reason, message) => return Ok((Sync::Failed { reason, message }, Value::Null)),
+        WadmStep::Bring { put, deploy } => {
+            if put {
+                wadm.put(lattice, &target.manifest).await?;
+            }
+            if deploy {
+                wadm.deploy(lattice, name, version).await?;
+                let ours_before =
+                    app.status.as_ref().and_then(|s| s.deployed_version.as_deref()) == Some(version.as_str());
+                if ours_before {
+                    let had = versions
+                        .iter()
+                        .find(|v| v.deployed)
+                        .map_or("nothing deployed", |v| v.version.as_str());
+                    let note = format!("wadm had {had} instead of version {version}; deployed it again");
+                    events.push((EventType::Normal, reasons::DRIFT_CORRECTED, note));
+                }
+            }
         }
-    };
-    let wadm_status = match &sync {
-        Sync::Deployed { .. } => wadm.status(&lattice, &name).await?,
-        Sync::Failed { .. } => Value::Null,
-    };
-    write_status(app, ctx, Some(&lattice), &sync, &wadm_status).await?;
-    Ok(Action::requeue(RESYNC))
+    }
+    let wadm_status = wadm.status(lattice, name).await?;
+    Ok((
+        Sync::Deployed {
+            version: version.clone(),
+        },
+        wadm_status,
+    ))
 }
 
 /// Whose the model `name` in `lattice` is, by its newest stored version; `None` when wadm has none.
@@ -299,30 +408,29 @@ async fn provenance_in(
 }
 
 /// When the Application moved to another lattice, removes its model from the one the status recorded, if
-/// the model there is ours: an object deploys into one lattice at a time.
+/// the model there is ours: an object deploys into one lattice at a time. Returns the Event to publish.
 async fn leave_previous_lattice(
     app: &Application,
     ctx: &Context,
     lattice: &str,
     uid: &str,
-) -> Result<(), StepError> {
+) -> Result<Option<Note>, WadmError> {
     let Some(previous) = app
         .status
         .as_ref()
         .and_then(|s| s.lattice.as_deref())
         .filter(|previous| *previous != lattice)
     else {
-        return Ok(());
+        return Ok(None);
     };
     let name = app.name_any();
-    if provenance_in(ctx, previous, &name, uid).await? == Some(Provenance::Ours) {
-        ctx.wadm.delete(previous, &name).await?;
-        let note = format!(
-            "removed model {name} from lattice {previous}: the Application now deploys into {lattice}"
-        );
-        publish(ctx, app, EventType::Normal, reasons::LATTICE_CHANGED, note).await;
+    if provenance_in(ctx, previous, &name, uid).await? != Some(Provenance::Ours) {
+        return Ok(None);
     }
-    Ok(())
+    ctx.wadm.delete(previous, &name).await?;
+    let note =
+        format!("removed model {name} from lattice {previous}: the Application now deploys into {lattice}");
+    Ok(Some((EventType::Normal, reasons::LATTICE_CHANGED, note)))
 }
 
 /// wadm's own validation (wadm-types), run before anything reaches wadm; `None` when the manifest is fine.
@@ -448,4 +556,98 @@ async fn announce(
 
 async fn publish(ctx: &Context, app: &Application, type_: EventType, reason: &str, note: String) {
     announce::publish(&ctx.recorder, &app.object_ref(&()), type_, reason, note, "Sync").await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app(annotations: &Value, instances: u32) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "east", "uid": "uid-shop", "annotations": annotations},
+            "spec": {"components": [{"name": "web", "type": "component", "properties": {"image": "r/web:1"},
+                     "traits": [{"type": "spreadscaler", "properties": {"instances": instances}}]}]}
+        }))
+        .expect("app")
+    }
+
+    fn target(app: &Application) -> Target {
+        Target {
+            lattice: "blue".into(),
+            name: app.name_any(),
+            version: manifest::version(app),
+            manifest: manifest::manifest(app),
+            uid: app.uid().unwrap_or_default(),
+        }
+    }
+
+    fn held(version: &str, deployed: bool) -> Vec<ModelVersion> {
+        vec![ModelVersion {
+            version: version.into(),
+            deployed,
+        }]
+    }
+
+    #[test]
+    fn wadm_gets_only_what_it_lacks() {
+        let shop = app(&json!({}), 1);
+        let target = target(&shop);
+        assert_eq!(
+            wadm_step(&shop, &target, &[], None),
+            WadmStep::Bring {
+                put: true,
+                deploy: true
+            },
+            "a new model is put and deployed"
+        );
+        let ours = Some(&target.manifest);
+        assert_eq!(
+            wadm_step(&shop, &target, &held(&target.version, true), ours),
+            WadmStep::Bring {
+                put: false,
+                deploy: false
+            },
+            "in line: nothing to do"
+        );
+        assert_eq!(
+            wadm_step(&shop, &target, &held(&target.version, false), ours),
+            WadmStep::Bring {
+                put: false,
+                deploy: true
+            },
+            "stored but undeployed (by someone): deployed again"
+        );
+    }
+
+    #[test]
+    fn someone_elses_model_or_an_unbumped_version_is_left_alone() {
+        let shop = app(&json!({}), 1);
+        let target = target(&shop);
+        let theirs =
+            json!({"metadata": {"name": "shop", "annotations": {"version": target.version}}, "spec": {}});
+        let step = wadm_step(&shop, &target, &held(&target.version, true), Some(&theirs));
+        assert!(
+            matches!(step, WadmStep::Refuse(reason, _) if reason == reasons::CONFLICT),
+            "{step:?}"
+        );
+
+        let adopting = app(&json!({annotations::ADOPT_MODEL: "true"}), 1);
+        let step = wadm_step(&adopting, &self::target(&adopting), &[], Some(&theirs));
+        assert!(
+            matches!(step, WadmStep::Bring { .. }),
+            "adopt-model takes it over: {step:?}"
+        );
+
+        // Same version annotation, other content: wadm would keep the old content under that version.
+        let pinned = |instances| app(&json!({"version": "v1"}), instances);
+        let (before, after) = (pinned(1), pinned(3));
+        let stored = manifest::manifest(&before);
+        let step = wadm_step(&after, &self::target(&after), &held("v1", true), Some(&stored));
+        assert!(
+            matches!(step, WadmStep::Refuse(reason, _) if reason == reasons::VERSION_NOT_BUMPED),
+            "{step:?}"
+        );
+    }
 }
