@@ -159,7 +159,9 @@ async fn the_operators_ride_out_an_api_server_outage_and_catch_up_within_35_seco
                         && is_true(&s.conditions, condition_types::READY)
                         && s.ready_replicas.is_some()
                         && s.ready_replicas == s.replicas
-                        && s.apps.iter().any(|a| a.name == "shop" && a.phase.as_deref() == Some("Deployed"))
+                        && s.apps
+                            .iter()
+                            .any(|a| a.name == "shop" && a.phase.as_deref() == Some("Deployed"))
                 })
             })
         })

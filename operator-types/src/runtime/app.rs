@@ -177,7 +177,13 @@ where
             () = guard.lost() => Err(anyhow::anyhow!("lost leadership; exiting so a fresh process can stand again")),
         };
         metrics.leader.set(0);
-        guard.release().await;
+        // Handing the lease over saves the standby a lease duration; it may not hold up the exit.
+        if tokio::time::timeout(shutdown::RELEASE, guard.release())
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not hand the lease over in time; it expires on its own");
+        }
         outcome
     } else {
         metrics.leader.set(1);

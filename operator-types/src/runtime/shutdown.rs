@@ -31,6 +31,9 @@ pub async fn signal() {
 /// lease release after it, the process exits well within 5 s.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long handing the lease over may take on the way out (grace + release stay under 5 s).
+pub const RELEASE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The request to stop, handed to every controller: once it fires, a controller starts no new reconcile
 /// and its stream ends when the running ones have finished (kube's graceful shutdown).
 #[derive(Clone, Debug)]
