@@ -16,8 +16,18 @@ pub struct Write {
 
 /// The writes in `namespace` whose User-Agent starts with `agent_prefix`, in the order received.
 pub fn writes_in(env: &TestEnv, namespace: &str, agent_prefix: &str) -> anyhow::Result<Vec<Write>> {
-    let path = env.dir.join("logs/audit.log");
-    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // audit.log and the backup the API server rotates it into (audit-<time>.log).
+    let logs = env.dir.join("logs");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&logs).map_err(|e| anyhow::anyhow!("{}: {e}", logs.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("audit") && name.ends_with(".log") {
+            text.push_str(
+                &std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            );
+        }
+    }
     let mut writes: Vec<Write> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
