@@ -22,7 +22,8 @@ pub fn writes_in(env: &TestEnv, namespace: &str, agent_prefix: &str) -> anyhow::
     for entry in std::fs::read_dir(&logs).map_err(|e| anyhow::anyhow!("{}: {e}", logs.display()))? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with("audit") && name.ends_with(".log") {
+        let is_log = path.extension().is_some_and(|e| e == "log");
+        if name.starts_with("audit") && is_log {
             text.push_str(
                 &std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             );
