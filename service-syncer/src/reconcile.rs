@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasmcloud_operator_types::WasmCloudHostConfig;
 use wasmcloud_operator_types::contract::{binaries, field_manager, labels};
-use wasmcloud_operator_types::runtime::apply::{self, ApplyError, Current};
+use wasmcloud_operator_types::runtime::apply::{self, Current};
 use wasmcloud_operator_types::runtime::controller as runner;
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::ownership;
@@ -38,38 +38,8 @@ pub const NAME_TAKEN: &str = "ServiceNameTaken";
 /// A reconcile that found nothing to do looks again after this long (a safety net, not the mechanism).
 const SAFETY_NET: Duration = Duration::from_secs(600);
 
-/// A failure talking to the API server; retried with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("failed to apply {what}: {source}")]
-    Apply {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("failed to delete {what}: {source}")]
-    Delete {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("failed to read {what}: {source}")]
-    Read {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl runner::ReconcileError for Error {
-    fn category(&self) -> &'static str {
-        match self {
-            Self::Apply { .. } => "apply",
-            Self::Delete { .. } => "delete",
-            Self::Read { .. } => "read",
-        }
-    }
-}
+/// A failure talking to the API server (retried with backoff): the shared apply helper's error.
+pub use wasmcloud_operator_types::runtime::apply::ApplyError as Error;
 
 /// The caches a reconcile reads.
 #[derive(Clone, Debug)]
@@ -352,22 +322,9 @@ where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    apply::apply_if_drifted(
-        api,
-        desired,
-        Current::Known(current),
-        field_manager::SERVICE_SYNCER,
-    )
-    .await
-    .map(|(object, _)| object)
-    .map_err(|error| match error {
-        ApplyError::Read { what, source } => Error::Read { what, source },
-        ApplyError::Delete { what, source } => Error::Delete { what, source },
-        other => Error::Apply {
-            what: desired.name_any(),
-            source: kube::Error::Service(other.into()),
-        },
-    })
+    apply::apply_if_drifted(api, desired, Current::Known(current), field_manager::SERVICE_SYNCER)
+        .await
+        .map(|(object, _)| object)
 }
 
 async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), Error>

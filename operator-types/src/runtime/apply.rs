@@ -66,6 +66,18 @@ pub enum ApplyError {
     },
 }
 
+impl super::controller::ReconcileError for ApplyError {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::NotOurs { .. } => "not_ours",
+            Self::Read { .. } => "read",
+            Self::Serialize { .. } => "serialize",
+            Self::Apply { .. } => "apply",
+            Self::Delete { .. } => "delete",
+        }
+    }
+}
+
 fn describe<K: Resource>(name: &str) -> String
 where
     K::DynamicType: Default,
