@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -28,7 +28,8 @@ use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use crate::lattices::Lattices;
 use crate::plan::{self, PlannedService, Problem};
 use crate::slices::{
-    self, SELECTOR_SLICE_MANAGER, SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER,
+    self, ENDPOINTS_MANAGED_BY_LABEL, ENDPOINTS_MANAGER, MIRRORED_SLICE_MANAGER, SELECTOR_SLICE_MANAGER,
+    SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER,
 };
 
 /// The controller name in metrics.
@@ -150,7 +151,14 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
         let name = planned.service.name_any();
         let current = existing.iter().find(|s| s.name_any() == name).cloned();
         let service = match current {
-            Some(current) => apply_if_drifted(&services, &planned.service, Some(current.as_ref())).await?,
+            Some(current) => {
+                // The drift check sees only the fields we send; a selector we no longer send is drift too
+                // (server-side apply then removes it, since it was ours).
+                let selector = |s: &Service| s.spec.as_ref().and_then(|spec| spec.selector.clone());
+                let stale_selector = selector(&current).is_some() && selector(&planned.service).is_none();
+                let known = (!stale_selector).then_some(current.as_ref());
+                apply_if_drifted(&services, &planned.service, known).await?
+            }
             None => match services.get_opt(&name).await.map_err(|source| Error::Read {
                 what: format!("Service {namespace}/{name}"),
                 source,
@@ -224,7 +232,7 @@ async fn sync_slices(
     let service_uid = service.uid().unwrap_or_default();
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
     let name = service.name_any();
-    let slices_of = |manager: &str| -> Vec<Arc<EndpointSlice>> {
+    let managed_by = |manager: &str| -> Vec<Arc<EndpointSlice>> {
         ctx.caches
             .slices
             .state()
@@ -232,16 +240,25 @@ async fn sync_slices(
             .filter(|s| s.namespace().as_deref() == Some(namespace))
             .filter(|s| s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
             .filter(|s| s.labels().get(SLICE_MANAGED_BY_LABEL).map(String::as_str) == Some(manager))
+            .collect()
+    };
+    let controlled = |slices: Vec<Arc<EndpointSlice>>| -> Vec<Arc<EndpointSlice>> {
+        slices
+            .into_iter()
             .filter(|s| ownership::controlled_by(s.meta(), &service_uid))
             .collect()
     };
-    let existing = slices_of(SLICE_MANAGER);
+    let existing = controlled(managed_by(SLICE_MANAGER));
     if planned.endpoint_pods.is_some() {
-        // kube-controller-manager leaves the slices of a selector behind when the selector goes (an app
-        // moved from a daemonscaler to a spreadscaler): they would keep routing to every host.
-        for leftover in slices_of(SELECTOR_SLICE_MANAGER) {
+        // kube-controller-manager leaves what it made for a selector behind when the selector goes (an app
+        // moved from a daemonscaler to a spreadscaler): its slices, and the Endpoints object that its
+        // mirroring controller then copies into slices. Either would keep routing to every host.
+        for leftover in controlled(managed_by(SELECTOR_SLICE_MANAGER)) {
             tracing::info!(slice = %leftover.name_any(), service = %name, %namespace, "removing the slice of a selector the Service no longer has");
             delete(&api, &leftover.name_any()).await?;
+        }
+        if !managed_by(MIRRORED_SLICE_MANAGER).is_empty() {
+            remove_leftover_endpoints(ctx, namespace, &name).await?;
         }
     }
     let desired = match &planned.endpoint_pods {
@@ -286,6 +303,31 @@ async fn sync_slices(
     Ok(problem)
 }
 
+/// Deletes the Endpoints object `name` that kube-controller-manager's endpoints controller made for the
+/// selector our Service had (its managed-by label, and our Service's labels it copied); any other
+/// Endpoints of that name is left alone. Its mirrored slices go with it.
+async fn remove_leftover_endpoints(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+    let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(endpoints) = api.get_opt(name).await.map_err(|source| Error::Read {
+        what: format!("Endpoints {namespace}/{name}"),
+        source,
+    })?
+    else {
+        return Ok(());
+    };
+    let made_for_our_selector = endpoints
+        .labels()
+        .get(ENDPOINTS_MANAGED_BY_LABEL)
+        .map(String::as_str)
+        == Some(ENDPOINTS_MANAGER)
+        && is_labelled_ours(&endpoints);
+    if made_for_our_selector {
+        tracing::info!(endpoints = %name, %namespace, "removing the Endpoints of a selector the Service no longer has");
+        delete(&api, name).await?;
+    }
+    Ok(())
+}
+
 /// Our Services of `lattice` in `namespace`, from the cache.
 fn ours(services: &Store<Service>, namespace: &str, lattice: &str) -> Vec<Arc<Service>> {
     services
@@ -300,19 +342,23 @@ fn ours(services: &Store<Service>, namespace: &str, lattice: &str) -> Vec<Arc<Se
 /// Ours: our managed-by label (which anyone can copy) and owned by WasmCloudHostConfigs, as every Service
 /// the syncer makes is; a Service with the label alone is someone else's and is never written or deleted.
 fn is_ours<K: Resource>(object: &K) -> bool {
-    let labelled = object
-        .meta()
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::MANAGED_BY))
-        .map(String::as_str)
-        == Some(binaries::SERVICE_SYNCER);
-    labelled
+    is_labelled_ours(object)
         && ownership::owned_by_kind(
             object.meta(),
             WasmCloudHostConfig::group(&()).as_ref(),
             "WasmCloudHostConfig",
         )
+}
+
+/// Carries our managed-by label (ours, or copied from one of our Services).
+fn is_labelled_ours<K: Resource>(object: &K) -> bool {
+    object
+        .meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::MANAGED_BY))
+        .map(String::as_str)
+        == Some(binaries::SERVICE_SYNCER)
 }
 
 /// Applies `desired` unless `current` (from the caches, or read when the caches don't have it) already
@@ -322,9 +368,14 @@ where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    apply::apply_if_drifted(api, desired, Current::Known(current), field_manager::SERVICE_SYNCER)
-        .await
-        .map(|(object, _)| object)
+    apply::apply_if_drifted(
+        api,
+        desired,
+        Current::Known(current),
+        field_manager::SERVICE_SYNCER,
+    )
+    .await
+    .map(|(object, _)| object)
 }
 
 async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), Error>

@@ -18,6 +18,13 @@ pub const SLICE_MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by
 pub const SLICE_MANAGER: &str = "service-syncer.k8s.wasmcloud.dev";
 /// kube-controller-manager's value of [`SLICE_MANAGED_BY_LABEL`], on the slices of a selector Service.
 pub const SELECTOR_SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
+/// kube-controller-manager's value of [`SLICE_MANAGED_BY_LABEL`] on slices it mirrors from an Endpoints
+/// object of a Service without a selector.
+pub const MIRRORED_SLICE_MANAGER: &str = "endpointslicemirroring-controller.k8s.io";
+/// The label kube-controller-manager's endpoints controller puts on the Endpoints it manages.
+pub const ENDPOINTS_MANAGED_BY_LABEL: &str = "endpoints.kubernetes.io/managed-by";
+/// Its value.
+pub const ENDPOINTS_MANAGER: &str = "endpoint-controller";
 
 /// The slices for `service` (which must carry its name, namespace and uid) over `pods`: always an IPv4
 /// slice (empty when no pod qualifies, so stale addresses are cleared), and an IPv6 one when a pod has an

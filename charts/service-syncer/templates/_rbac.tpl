@@ -17,6 +17,11 @@ with `kubectl auth can-i --list`). No wildcards.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch, create, patch, delete]
+# The Endpoints kube-controller-manager leaves behind when a Service loses its selector (an app moved to a
+# spreadscaler); its mirroring controller would keep copying them into slices.
+- apiGroups: [""]
+  resources: [endpoints]
+  verbs: [get, delete]
 # Host pods: which pod is which lattice host, and its IP.
 - apiGroups: [""]
   resources: [pods]
