@@ -207,8 +207,10 @@ pub fn dump(env: &TestEnv, namespace: &str) {
     let Ok(logs) = std::fs::read_dir(env.dir.join("logs")) else {
         return;
     };
-    // The control plane's own logs are long and rarely the story; they stay on disk in logs/.
+    // The control plane's own logs (and the API server's audit log) are long and rarely the story; they
+    // stay on disk in logs/.
     let control_plane = [
+        "audit.log",
         "etcd.log",
         "kube-apiserver.log",
         "kube-controller-manager.log",

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -77,15 +78,25 @@ async fn daemon_and_spread_apps_get_services_that_reach_exactly_their_pods() {
         // The selector's slices (kube-controller-manager's) list every host pod of the lattice, and stay.
         wait_endpoint_pods(&ctx, "everywhere", |pods| pods.len() == 3).await?;
 
-        // The app moves to a spreadscaler of one: the selector goes, and with it kube-controller-manager's
-        // slices (which it leaves behind itself); only the pod that runs the app is listed.
+        // The app moves to a spreadscaler: the selector goes, and with it what kube-controller-manager made
+        // for it and leaves behind itself (its slices, and the Endpoints it would mirror into slices); the
+        // slices list exactly the pods whose hosts run the app's server, and nothing else does.
         let one = json!({"type": "spreadscaler", "properties": {"instances": 1}});
         deploy(&wadm, &http_app("everywhere", "v2", &one, "0.0.0.0:8080"), "everywhere").await?;
         wait_service(&ctx, "everywhere", |s| s.spec.as_ref().is_some_and(|s| s.selector.is_none())).await?;
         wait_endpoint_pods(&ctx, "everywhere", |pods| {
-            pods.len() == 1 && *pods == simulated.pods_running("everywhere-httpserver")
+            !pods.is_empty() && *pods == simulated.pods_running("everywhere-httpserver")
         })
         .await?;
+        let slices: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let managers: BTreeSet<String> = slices
+            .list(&ListParams::default().labels("kubernetes.io/service-name=everywhere"))
+            .await?
+            .items
+            .iter()
+            .filter_map(|s| s.labels().get("endpointslice.kubernetes.io/managed-by").cloned())
+            .collect();
+        assert_eq!(managers, BTreeSet::from(["service-syncer.k8s.wasmcloud.dev".to_string()]));
 
         // A daemonscaler on one spread's requirements: a selector on the host-label pod label.
         let east_only = json!({"type": "daemonscaler", "properties": {"instances": 1,
