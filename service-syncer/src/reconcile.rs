@@ -26,7 +26,7 @@ use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 
 use crate::lattices::Lattices;
-use crate::plan::{self, PlannedService, Problem};
+use crate::plan::{self, Plan, PlannedService, Problem};
 use crate::slices::{
     self, ENDPOINTS_MANAGED_BY_LABEL, ENDPOINTS_MANAGER, MIRRORED_SLICE_MANAGER, SELECTOR_SLICE_MANAGER,
     SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, SLICE_MANAGER,
@@ -139,13 +139,32 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
             (plan, view.hosts_settling(now))
         })
     });
-    let Some(Some((mut plan, settling))) = planned else {
+    let Some(Some((plan, settling))) = planned else {
         // Not read from wadm yet (or wadm is away): leave what exists alone until the lattice is synced.
         return Ok(Action::await_change());
     };
+    let mut problems = plan.problems.clone();
+    problems.extend(apply_plan(&ctx.client, &ctx.caches, &namespace, &lattice, &plan).await?);
+    report(&ctx, &namespace, &lattice, &owners, &problems).await;
+    // While hosts are still being heard from, endpoints were only kept: look again once they all were.
+    Ok(Action::requeue(
+        settling.map_or(SAFETY_NET, |left| left + Duration::from_secs(1)),
+    ))
+}
 
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = ours(&ctx.caches.services, &namespace, &lattice);
+/// The effect step: makes `namespace` hold exactly `plan`'s Services and slices of `lattice` (writing
+/// only what drifted from the caches, never another's object), and returns the apps that found their
+/// Service's or slice's name taken.
+pub async fn apply_plan(
+    client: &Client,
+    caches: &Caches,
+    namespace: &str,
+    lattice: &str,
+    plan: &Plan,
+) -> Result<Vec<Problem>, Error> {
+    let mut problems = Vec::new();
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let existing = ours(&caches.services, namespace, lattice);
     let mut kept = BTreeSet::new();
     for planned in &plan.services {
         let name = planned.service.name_any();
@@ -163,7 +182,10 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
                 what: format!("Service {namespace}/{name}"),
                 source,
             })? {
-                Some(taken) if !is_ours(&taken) || taken.labels().get(labels::LATTICE) != Some(&lattice) => {
+                Some(taken)
+                    if !is_ours(&taken)
+                        || taken.labels().get(labels::LATTICE).map(String::as_str) != Some(lattice) =>
+                {
                     let holder = match taken.labels().get(labels::LATTICE) {
                         Some(other) if is_ours(&taken) => {
                             format!("already serves the app of lattice {other}")
@@ -173,7 +195,7 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
                             binaries::SERVICE_SYNCER
                         ),
                     };
-                    plan.problems.push(Problem {
+                    problems.push(Problem {
                         app: planned.app.app.clone(),
                         reason: NAME_TAKEN,
                         message: format!("Service {name} {holder}; rename the app or move one lattice's hosts to another namespace"),
@@ -184,19 +206,15 @@ pub async fn reconcile(host_config: Arc<WasmCloudHostConfig>, ctx: Arc<Context>)
             },
         };
         kept.insert(name);
-        if let Some(problem) = sync_slices(&ctx, &namespace, planned, &service).await? {
-            plan.problems.push(problem);
+        if let Some(problem) = sync_slices(client, caches, namespace, planned, &service).await? {
+            problems.push(problem);
         }
     }
     for stale in existing.iter().filter(|s| !kept.contains(&s.name_any())) {
         tracing::info!(service = %stale.name_any(), %namespace, %lattice, "removing the Service of an app that no longer qualifies");
         delete(&services, &stale.name_any()).await?;
     }
-    report(&ctx, &namespace, &lattice, &owners, &plan.problems).await;
-    // While hosts are still being heard from, endpoints were only kept: look again once they all were.
-    Ok(Action::requeue(
-        settling.map_or(SAFETY_NET, |left| left + Duration::from_secs(1)),
-    ))
+    Ok(problems)
 }
 
 /// The pods our EndpointSlices in `namespace` list now, by Service name (from the cache).
@@ -224,16 +242,17 @@ fn listed_endpoints(slices: &Store<EndpointSlice>, namespace: &str) -> plan::Lis
 /// Makes the Service's EndpointSlices list the planned pods, or removes ours when a selector does it. A
 /// slice of the planned name that the Service does not control is left alone and returned as a problem.
 async fn sync_slices(
-    ctx: &Context,
+    client: &Client,
+    caches: &Caches,
     namespace: &str,
     planned: &PlannedService,
     service: &Service,
 ) -> Result<Option<Problem>, Error> {
     let service_uid = service.uid().unwrap_or_default();
-    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
     let name = service.name_any();
     let managed_by = |manager: &str| -> Vec<Arc<EndpointSlice>> {
-        ctx.caches
+        caches
             .slices
             .state()
             .into_iter()
@@ -258,7 +277,7 @@ async fn sync_slices(
             delete(&api, &leftover.name_any()).await?;
         }
         if !managed_by(MIRRORED_SLICE_MANAGER).is_empty() {
-            remove_leftover_endpoints(ctx, namespace, &name).await?;
+            remove_leftover_endpoints(client, namespace, &name).await?;
         }
     }
     let desired = match &planned.endpoint_pods {
@@ -306,8 +325,8 @@ async fn sync_slices(
 /// Deletes the Endpoints object `name` that kube-controller-manager's endpoints controller made for the
 /// selector our Service had (its managed-by label, and our Service's labels it copied); any other
 /// Endpoints of that name is left alone. Its mirrored slices go with it.
-async fn remove_leftover_endpoints(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
-    let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), namespace);
+async fn remove_leftover_endpoints(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
+    let api: Api<Endpoints> = Api::namespaced(client.clone(), namespace);
     let Some(endpoints) = api.get_opt(name).await.map_err(|source| Error::Read {
         what: format!("Endpoints {namespace}/{name}"),
         source,
