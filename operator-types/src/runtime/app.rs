@@ -246,3 +246,84 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::controller::Action;
+    use kube::runtime::{Controller, reflector, watcher};
+
+    use super::*;
+    use crate::runtime::fake_api::FakeApi;
+
+    /// A reconcile that is in flight when SIGTERM arrives finishes (its last write included) before the
+    /// controller stops, well within the grace period; nothing new starts after the request.
+    #[tokio::test]
+    async fn a_reconcile_in_flight_at_shutdown_finishes_its_writes() {
+        let fake = FakeApi::new();
+        let (stop, shutdown) = Shutdown::new();
+        let context = Context {
+            client: fake.client(),
+            metrics: Metrics::new().expect("metrics"),
+            readiness: Readiness::default(),
+            namespace: None,
+            shutdown,
+        };
+        let object: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x", "namespace": "east"}}))
+        .expect("config map");
+        let (store, mut writer) = reflector::store();
+        // Listed, as a watch would: the controller reconciles only from a store that is ready.
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitApply(object.clone()));
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let objects =
+            futures::stream::iter([Ok::<_, watcher::Error>(object)]).chain(futures::stream::pending());
+        let controller = context.graceful(Controller::for_stream(objects, store), 1);
+        let client = context.client.clone();
+        let reconcile = move |object: Arc<ConfigMap>, _: Arc<()>| {
+            let (client, started) = (client.clone(), started_tx.clone());
+            async move {
+                let _ = started.send(());
+                // Between "the wadm call" and "the status write": the shutdown request lands here.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "east");
+                let patch = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": object.metadata.name}, "data": {"done": "yes"}});
+                api.patch("x", &PatchParams::apply("test"), &Patch::Apply(&patch))
+                    .await?;
+                Ok::<_, kube::Error>(Action::await_change())
+            }
+        };
+        let running = tokio::spawn(
+            controller
+                .run(
+                    reconcile,
+                    |_, _: &kube::Error, _| Action::await_change(),
+                    Arc::new(()),
+                )
+                .for_each(|_| futures::future::ready(())),
+        );
+        tokio::time::timeout(Duration::from_secs(10), started.recv())
+            .await
+            .expect("the reconcile starts")
+            .expect("the reconcile started");
+        stop.fire();
+        tokio::time::timeout(shutdown::GRACE, running)
+            .await
+            .expect("the controller stops within the grace period")
+            .expect("no panic");
+        let writes: Vec<String> = fake.writes().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            writes,
+            ["patch configmaps/x"],
+            "the write after the shutdown request went out"
+        );
+    }
+}
