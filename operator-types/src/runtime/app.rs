@@ -319,9 +319,9 @@ mod tests {
             .await
             .expect("the controller stops within the grace period")
             .expect("no panic");
-        let writes: Vec<String> = fake.writes().iter().map(ToString::to_string).collect();
+        let sent: Vec<String> = fake.writes().iter().map(ToString::to_string).collect();
         assert_eq!(
-            writes,
+            sent,
             ["patch configmaps/x"],
             "the write after the shutdown request went out"
         );
