@@ -18,7 +18,7 @@ use wasmcloud_operator_tests::http_apps::{
 use wasmcloud_operator_tests::namespace::{TestContext, with_namespace};
 use wasmcloud_operator_tests::pod_hosts::PodHosts;
 use wasmcloud_operator_tests::process::{
-    OperatorProcess, sample, start_in_namespace, write_request_lines, write_requests,
+    OperatorProcess, sample, start_in_namespace, start_in_namespace_with, write_request_lines, write_requests,
 };
 use wasmcloud_operator_tests::wadm::WadmApi;
 use wasmcloud_operator_tests::wait;
@@ -317,6 +317,65 @@ async fn services_and_slices_it_did_not_create_are_never_written_or_deleted() {
         let slice = slices.get("sliced-ipv4").await?;
         assert_eq!(slice.resource_version(), slice_before, "the foreign EndpointSlice is not written");
         assert!(slice.owner_references().is_empty());
+        Ok(())
+    })
+    .await;
+}
+
+/// How long the service-syncer keeps endpoints of hosts it hasn't heard from after a start (its
+/// HOSTS_SETTLE), plus a margin: the length of the restart scenario below, not a wait for something.
+const SETTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(35 + 5);
+
+#[tokio::test]
+async fn a_restart_never_shrinks_endpoints_while_the_hosts_are_still_being_heard_from() {
+    use std::sync::{Arc, Mutex};
+    use wasmcloud_operator_tests::http_apps::ready_endpoint_pods;
+    with_namespace("svc-restart", |ctx| async move {
+        let (_hosts, syncer, simulated) = start(&ctx).await?;
+        let lattice = lattice("restart");
+        create_host_config(&ctx, "hosts", &lattice, 2, &json!({})).await?;
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let spread = json!({"type": "spreadscaler", "properties": {"instances": 2}});
+        deploy(
+            &wadm,
+            &http_app("steady", "v1", &spread, "0.0.0.0:8080"),
+            "steady",
+        )
+        .await?;
+        let serving = wait_endpoint_pods(&ctx, "steady", |pods| {
+            !pods.is_empty() && *pods == simulated.pods_running("steady-httpserver")
+        })
+        .await?;
+
+        // A restart whose first read of the lattice hears no host at all (a 1 ms ping window): until the
+        // hosts' heartbeats come in, the view has no hosts, and the endpoints must stay as they are.
+        drop(syncer);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sampler = {
+            let (ctx, seen) = (ctx.clone(), seen.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(pods) = ready_endpoint_pods(&ctx, "steady").await
+                        && let Ok(mut seen) = seen.lock()
+                    {
+                        seen.push(pods);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let _syncer =
+            start_in_namespace_with(&ctx, "wasmcloud-service-syncer", &["--host-ping-window-ms", "1"])
+                .await?;
+        tokio::time::sleep(SETTLE_WINDOW).await;
+        sampler.abort();
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        anyhow::ensure!(seen.len() > 100, "only {} samples", seen.len());
+        let shrunk: Vec<&BTreeSet<String>> = seen.iter().filter(|pods| **pods != serving).collect();
+        anyhow::ensure!(
+            shrunk.is_empty(),
+            "the endpoints changed during the restart: {shrunk:?}"
+        );
         Ok(())
     })
     .await;

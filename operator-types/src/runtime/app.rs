@@ -103,12 +103,9 @@ where
         request_timeout,
         leader_election,
     } = common;
-    let request_timeout = std::time::Duration::from_secs(request_timeout);
-    if leader_election.enabled {
-        leader_election
-            .check(request_timeout)
-            .map_err(anyhow::Error::msg)?;
-    }
+    let request_timeout = leader_election
+        .request_timeout(request_timeout)
+        .map_err(anyhow::Error::msg)?;
     telemetry::init(log_format, &log_level)?;
     tracing::info!(
         binary,

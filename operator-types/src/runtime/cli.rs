@@ -32,10 +32,10 @@ pub struct CommonArgs {
     #[arg(long, env = "HEALTH_PROBE_BIND_ADDRESS", default_value = ":8081")]
     pub health_probe_bind_address: BindAddress,
 
-    /// How long any API request but a watch may take, in seconds. With leader election it must be
-    /// shorter than the renew deadline.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 8)]
-    pub request_timeout: u64,
+    /// How long any API request but a watch may take, in seconds (default 8; with leader election at
+    /// most the renew deadline less 1 s, and it must be shorter than the renew deadline).
+    #[arg(long, env = "REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
 
     #[command(flatten)]
     pub leader_election: LeaderElectionArgs,
@@ -81,9 +81,24 @@ impl LeaderElectionArgs {
         Duration::from_secs(self.leader_election_retry_period)
     }
 
-    /// Whether the timings can keep one writer: retry period < renew deadline < lease duration, and a
-    /// request ends before the renew deadline does.
-    pub fn check(&self, request_timeout: Duration) -> Result<(), String> {
+    /// The request timeout to use: `explicit`, else 8 s (with leader election: at most the renew
+    /// deadline less 1 s). With leader election, also checks that the timings keep one writer: retry
+    /// period < renew deadline < lease duration, and a request ends before the renew deadline does.
+    pub fn request_timeout(&self, explicit: Option<u64>) -> Result<Duration, String> {
+        let default = Duration::from_secs(8);
+        if !self.enabled {
+            return Ok(explicit.map_or(default, Duration::from_secs));
+        }
+        let renew = self.renew_deadline();
+        let timeout = explicit.map_or_else(
+            || default.min(renew.saturating_sub(Duration::from_secs(1))),
+            Duration::from_secs,
+        );
+        self.check(timeout)?;
+        Ok(timeout)
+    }
+
+    fn check(&self, request_timeout: Duration) -> Result<(), String> {
         let (retry, renew, lease) = (self.retry_period(), self.renew_deadline(), self.lease_duration());
         if retry.is_zero() || retry >= renew || renew >= lease {
             return Err(format!(
@@ -168,25 +183,26 @@ mod tests {
 
     #[test]
     fn leader_election_timings_must_keep_one_writer() {
-        let p = Probe::try_parse_from(["x"]).expect("defaults parse");
-        let timeout = Duration::from_secs(p.common.request_timeout);
+        let timeout = |args: &[&str]| {
+            let p = Probe::try_parse_from(args).expect("parses");
+            p.common.leader_election.request_timeout(p.common.request_timeout)
+        };
+        assert_eq!(timeout(&["x"]), Ok(Duration::from_secs(8)), "no election: 8 s");
         assert_eq!(
-            p.common.leader_election.check(timeout),
-            Ok(()),
-            "the defaults are consistent"
+            timeout(&["x", "--leader-elect"]),
+            Ok(Duration::from_secs(8)),
+            "the defaults fit"
         );
-        let p = Probe::try_parse_from(["x", "--request-timeout", "10"]).expect("parses");
-        let error = p
-            .common
-            .leader_election
-            .check(Duration::from_secs(10))
-            .expect_err("10s is not < 10s");
+        assert_eq!(
+            timeout(&["x", "--leader-elect", "--leader-election-renew-deadline", "3"]),
+            Ok(Duration::from_secs(2)),
+            "a short renew deadline shortens the default"
+        );
+        let error =
+            timeout(&["x", "--leader-elect", "--request-timeout", "10"]).expect_err("10s is not < 10s");
         assert!(error.contains("--request-timeout"), "{error}");
-        let p = Probe::try_parse_from(["x", "--leader-election-renew-deadline", "15"]).expect("parses");
-        assert!(
-            p.common.leader_election.check(timeout).is_err(),
-            "renew deadline must be below the lease"
-        );
+        let wrong = timeout(&["x", "--leader-elect", "--leader-election-renew-deadline", "15"]);
+        assert!(wrong.is_err(), "renew deadline must be below the lease");
     }
 
     #[test]
