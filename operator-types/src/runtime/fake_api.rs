@@ -1,6 +1,7 @@
 //! `FakeApi`: an in-memory stand-in for the Kubernetes API server, for the test tier between the pure
 //! unit tests and the real environment. It keeps objects by URL, answers get, list, create, server-side
-//! apply (a simplified merge: maps merge, everything else is replaced), status apply and delete, and
+//! apply (a simplified merge: maps merge, everything else is replaced), JSON patches (RFC 6902, as
+//! kube's finalizer helper sends), status apply and delete, and
 //! records every request, so a test can check a reconcile's request sequence (e.g. a steady state makes
 //! no write). It is not an API server: no validation, no defaulting, no watch, no garbage collection.
 //! Built only with the `fake-api` feature; touches nothing outside its own memory.
@@ -154,6 +155,10 @@ impl FakeApi {
         let path = request.uri().path().to_string();
         let classified = classify(&method, &path, request.uri().query());
         let name = object_name(&path);
+        let json_patch = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes() == b"application/json-patch+json");
         let body = request.into_body().collect_bytes().await.unwrap_or_default();
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let mut state = self.lock();
@@ -210,6 +215,23 @@ impl FakeApi {
             (Method::PATCH, _) => {
                 let existing = state.objects.get(&url).cloned();
                 let merged = match (existing, status_subresource) {
+                    (None, _) if json_patch => return not_found(&url),
+                    (Some(mut existing), _) if json_patch => {
+                        let applied = serde_json::from_value::<json_patch::Patch>(body)
+                            .map_err(|e| e.to_string())
+                            .and_then(|operations| {
+                                let operations = missing_is_null(&existing, operations);
+                                json_patch::patch(&mut existing, &operations).map_err(|e| e.to_string())
+                            });
+                        if let Err(message) = applied {
+                            return respond(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422,
+                                        "reason": "Invalid", "message": message}),
+                            );
+                        }
+                        existing
+                    }
                     (None, true) => return not_found(&url),
                     (None, false) => body,
                     (Some(mut existing), true) => {
@@ -252,6 +274,22 @@ fn object_name(path: &str) -> Option<String> {
         _ => return None,
     };
     Some((*name).to_string())
+}
+
+/// The API server's JSON patches treat a missing field as null, so a `test` for null passes there;
+/// the json-patch crate would fail it. Such tests are dropped.
+fn missing_is_null(object: &Value, patch: json_patch::Patch) -> json_patch::Patch {
+    let kept = patch
+        .0
+        .into_iter()
+        .filter(|operation| match operation {
+            json_patch::PatchOperation::Test(test) => {
+                !(test.value.is_null() && object.pointer(test.path.as_str()).is_none())
+            }
+            _ => true,
+        })
+        .collect();
+    json_patch::Patch(kept)
 }
 
 /// Server-side apply, simplified: maps merge key by key, everything else is replaced.

@@ -13,6 +13,8 @@ pub mod crd_check;
 pub mod drift;
 #[cfg(any(test, feature = "fake-api"))]
 pub mod fake_api;
+#[cfg(any(test, feature = "fake-api"))]
+pub mod fake_wadm;
 pub mod leader;
 pub mod metrics;
 pub mod nats;

@@ -1,8 +1,10 @@
 //! wadm's NATS API (`wadm.api.<lattice>.model.*`) as typed calls, for the binaries that talk to wadm.
 //! Touches only NATS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 /// How long wadm gets to answer one request.
@@ -52,15 +54,42 @@ pub struct ModelVersion {
     pub deployed: bool,
 }
 
+/// Carries one request of wadm's API: a subject and a body out, the reply's payload back, or why no
+/// reply came. NATS in production; `fake_wadm::FakeWadm` in the mock tier's tests.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    fn request(&self, subject: String, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+}
+
+/// wadm over NATS request/reply.
+#[derive(Debug, Clone)]
+struct OverNats(async_nats::Client);
+
+impl Transport for OverNats {
+    fn request(&self, subject: String, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.0
+                .request(subject, body.into())
+                .await
+                .map(|reply| reply.payload.to_vec())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// wadm's API.
 #[derive(Debug, Clone)]
 pub struct Wadm {
-    nats: async_nats::Client,
+    transport: Arc<dyn Transport>,
 }
 
 impl Wadm {
     pub fn new(nats: async_nats::Client) -> Self {
-        Self { nats }
+        Self::over(Arc::new(OverNats(nats)))
+    }
+
+    /// wadm's API carried by `transport`.
+    pub fn over(transport: Arc<dyn Transport>) -> Self {
+        Self { transport }
     }
 
     async fn call(&self, lattice: &str, operation: &str, body: Vec<u8>) -> Result<Value, WadmError> {
@@ -69,11 +98,11 @@ impl Wadm {
             subject: subject.clone(),
             reason,
         };
-        let reply = tokio::time::timeout(TIMEOUT, self.nats.request(subject.clone(), body.into()))
+        let reply = tokio::time::timeout(TIMEOUT, self.transport.request(subject.clone(), body))
             .await
             .map_err(|_| unreachable(format!("no reply within {TIMEOUT:?}")))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        Ok(serde_json::from_slice(&reply.payload)?)
+            .map_err(unreachable)?;
+        Ok(serde_json::from_slice(&reply)?)
     }
 
     /// Stores a manifest; an already stored version is not an error (the caller compares content).
