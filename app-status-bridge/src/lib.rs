@@ -14,6 +14,9 @@ use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};
 use wasmcloud_operator_types::runtime::cli::CommonArgs;
 use wasmcloud_operator_types::runtime::nats::{self, NatsArgs};
 
+/// Every readiness check this binary's controllers register (declared before they start).
+const READINESS_CHECKS: &[&str] = &["nats", "caches", "host-configs"];
+
 /// CRDs this binary can't work without.
 const REQUIRED_CRDS: &[RequiredCrd] = &[
     RequiredCrd {
@@ -54,6 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
+        READINESS_CHECKS,
         |context| async move {
             group_check::check(&context.client).await?;
             let connected = context.readiness.register("nats");

@@ -19,6 +19,9 @@ use wasmcloud_operator_types::contract::binaries;
 use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};
 use wasmcloud_operator_types::runtime::cli::CommonArgs;
 
+/// Every readiness check this binary's controllers register (declared before they start).
+const READINESS_CHECKS: &[&str] = &["caches", "applications"];
+
 /// CRDs this binary can't work without.
 const REQUIRED_CRDS: &[RequiredCrd] = &[
     RequiredCrd {
@@ -65,6 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
+        READINESS_CHECKS,
         |shared| controller::run(shared, leaf_link_image),
     )
     .await

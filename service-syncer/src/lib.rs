@@ -17,6 +17,16 @@ use wasmcloud_operator_types::runtime::app::{self, RequiredCrd};
 use wasmcloud_operator_types::runtime::cli::CommonArgs;
 use wasmcloud_operator_types::runtime::nats::{self, NatsArgs};
 
+/// Every readiness check this binary's controllers register (declared before they start).
+const READINESS_CHECKS: &[&str] = &[
+    "nats",
+    "wadm",
+    "host-configs",
+    "pods",
+    "services",
+    "endpointslices",
+];
+
 /// CRDs this binary can't work without.
 const REQUIRED_CRDS: &[RequiredCrd] = &[RequiredCrd {
     name: "wasmcloudhostconfigs.k8s.wasmcloud.dev",
@@ -61,6 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         common,
         REQUIRED_CRDS,
+        READINESS_CHECKS,
         |context| async move {
             let connected = context.readiness.register("nats");
             let nats = nats::connect(&nats_args, binaries::SERVICE_SYNCER, connected).await?;

@@ -119,6 +119,19 @@ impl OperatorProcess {
         }
     }
 
+    /// Sends the signal `name` (`TERM`, `KILL`, `STOP`, ...) to the process.
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("{} has no pid", self.name))?;
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{name} {pid} failed");
+        Ok(())
+    }
+
     /// Waits until /readyz answers 200.
     pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let port = self.probe_port;

@@ -4,6 +4,7 @@
 //! don't get to rewrite the host's packet filter. Touches only the sockets it opens.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 pub struct StallProxy {
     pub port: u16,
     held: Arc<watch::Sender<bool>>,
+    in_hand: Arc<AtomicUsize>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
@@ -24,6 +26,8 @@ impl StallProxy {
         let port = listener.local_addr()?.port();
         let held = Arc::new(watch::channel(false).0);
         let relay_held = held.clone();
+        let in_hand = Arc::new(AtomicUsize::new(0));
+        let relay_in_hand = in_hand.clone();
         let acceptor = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
@@ -31,16 +35,28 @@ impl StallProxy {
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, relay_held.subscribe()));
-                tokio::spawn(pump(server_read, client_write, relay_held.subscribe()));
+                let (held, in_hand) = (relay_held.clone(), relay_in_hand.clone());
+                tokio::spawn(pump(client_read, server_write, held.subscribe(), in_hand.clone()));
+                tokio::spawn(pump(server_read, client_write, held.subscribe(), in_hand));
             }
         });
-        Ok(Self { port, held, acceptor })
+        Ok(Self {
+            port,
+            held,
+            in_hand,
+            acceptor,
+        })
     }
 
     /// From now on no byte passes in either direction (what was read is kept, not dropped).
     pub fn hold(&self) {
         self.held.send_replace(true);
+    }
+
+    /// How many bytes the relay has read and not passed on yet: above 0 while held means a side has sent
+    /// something that is waiting.
+    pub fn holding(&self) -> usize {
+        self.in_hand.load(Ordering::SeqCst)
     }
 
     /// Lets the traffic through again, the held bytes first.
@@ -60,17 +76,20 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut held: watch::Receiver<bool>,
+    in_hand: Arc<AtomicUsize>,
 ) {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        if held.wait_for(|held| !*held).await.is_err() {
-            return;
-        }
+        // Reading goes on while held (one buffer's worth), so `holding` sees what a side has sent.
         let read = match from.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        if held.wait_for(|held| !*held).await.is_err() || to.write_all(&buffer[..read]).await.is_err() {
+        in_hand.fetch_add(read, Ordering::SeqCst);
+        let passed =
+            held.wait_for(|held| !*held).await.is_ok() && to.write_all(&buffer[..read]).await.is_ok();
+        in_hand.fetch_sub(read, Ordering::SeqCst);
+        if !passed {
             return;
         }
     }

@@ -1,6 +1,7 @@
 //! The app-status-bridge with a real wadm and simulated hosts (a test double): an Application reaches
 //! Deployed and Ready, edits deploy new versions, deletion removes the model from wadm, the phase follows
-//! wadm when hosts go away, bad input is reported, and steady state writes nothing.
+//! wadm when hosts go away, bad input is reported, steady state writes nothing, and a reconcile in flight
+//! at SIGTERM finishes its wadm calls and its status write before the process exits.
 
 use std::time::Duration;
 
@@ -464,6 +465,86 @@ async fn models_it_did_not_put_are_left_alone_unless_adopted_and_a_moved_app_lea
         assert!(condition(&refused, "Synced").is_some_and(|c| c.2.contains("'.'")));
         api.delete("echo-dotted", &DeleteParams::default()).await?;
         wait::until_gone(&api, "echo-dotted", SETTLE).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reconcile_in_flight_at_sigterm_finishes_its_wadm_calls_and_status_write_before_exit() {
+    use wasmcloud_operator_tests::stall_proxy::StallProxy;
+    const EXIT_BOUND: Duration = Duration::from_secs(5);
+    const HELD_ACROSS_SIGTERM: Duration = Duration::from_secs(1);
+    with_namespace("app-sigterm", |ctx| async move {
+        // The bridge reaches NATS through a relay the test can hold: its wadm calls wait there.
+        let upstream = ctx.env.nats_url.trim_start_matches("nats://").to_string();
+        let relay = StallProxy::start(upstream).await?;
+        let nats_url = format!("nats://127.0.0.1:{}", relay.port);
+        let mut bridge = wasmcloud_operator_tests::process::start_in_namespace_with(
+            &ctx,
+            "wasmcloud-app-status-bridge",
+            &["--nats-url", &nats_url],
+        )
+        .await?;
+        let lattice = lattice();
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+
+        relay.hold();
+        api.create(&PostParams::default(), &example("echo.yaml", &lattice)?)
+            .await?;
+        // The finalizer goes through the API server; the apply after it asks wadm and waits at the relay.
+        wait::until(
+            "the finalizer, then a wadm request waiting at the relay",
+            SETTLE,
+            || async {
+                let finalizers = api
+                    .get("echo")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .finalizers()
+                    .len();
+                match (finalizers, relay.holding()) {
+                    (0, _) => Err("no finalizer yet".to_string()),
+                    (_, 0) => Err("nothing held".to_string()),
+                    (_, _) => Ok(()),
+                }
+            },
+        )
+        .await?;
+        let untouched = api.get("echo").await?;
+        assert!(
+            untouched.status.is_none(),
+            "nothing written yet: {:?}",
+            untouched.status
+        );
+
+        let stopped = tokio::time::Instant::now();
+        bridge.signal("TERM")?;
+        // The reconcile stays held across the signal, then gets its answers.
+        tokio::time::sleep(HELD_ACROSS_SIGTERM).await;
+        relay.release();
+        let exited = tokio::time::timeout(EXIT_BOUND, bridge.child.wait()).await;
+        anyhow::ensure!(
+            exited.is_ok(),
+            "the bridge took longer than {EXIT_BOUND:?} to exit on SIGTERM"
+        );
+        eprintln!("exited {:?} after SIGTERM", stopped.elapsed());
+
+        let finished = api.get("echo").await?;
+        let status = finished.status.clone().unwrap_or_default();
+        assert_eq!(
+            condition(&finished, "Synced").map(|c| (c.0, c.1)),
+            Some(("True".to_string(), "Deployed".to_string())),
+            "the reconcile cut by SIGTERM finished its status write: {status:?}\n{}",
+            bridge.log_text()
+        );
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let versions = stored_versions(&wadm, "echo").await?;
+        assert!(
+            versions.iter().any(|v| v["deployed"] == json!(true)
+                && v["version"].as_str() == status.deployed_version.as_deref()),
+            "wadm holds and deploys what the status says: {versions:?} vs {status:?}"
+        );
         Ok(())
     })
     .await;

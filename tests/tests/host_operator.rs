@@ -1,7 +1,8 @@
 //! The host-operator in the local environment: a WasmCloudHostConfig becomes running host pods (kwok),
 //! reports Ready with its generation, follows scaling and mode switches, waits on bad input with a
 //! condition and a Warning Event and recovers when it is fixed, rolls hosts when a Secret changes,
-//! repairs drift, leaves everything to garbage collection, and writes nothing at steady state.
+//! repairs drift, leaves everything to garbage collection, writes nothing at steady state, and reports a
+//! write refused half way through the children on the status until it passes.
 
 use std::time::Duration;
 
@@ -688,6 +689,82 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
             reconciled >= 2.0 && read < reconciled,
             "listing apps read the children again: {read} ServiceAccount GETs in {reconciled} reconciles"
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_write_refused_half_way_is_on_the_status_and_the_hosts_follow_once_it_passes() {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    with_namespace("whc-half", |ctx| async move {
+        // An admission policy (cluster-scoped, bound to this namespace only) refuses every Deployment
+        // write, so the ConfigMap and the other children before it are applied and the Deployment is not.
+        let name = format!("refuse-deployments-{}", ctx.namespace);
+        let policies: Api<ValidatingAdmissionPolicy> = Api::all(ctx.client.clone());
+        let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(ctx.client.clone());
+        policies
+            .create(&PostParams::default(), &serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"failurePolicy": "Fail",
+                    "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]},
+                    "validations": [{"expression": "false", "reason": "Forbidden",
+                        "message": "refused by the test policy s3cret-policy-text"}]}
+            }))?)
+            .await?;
+        bindings
+            .create(&PostParams::default(), &serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"policyName": name, "validationActions": ["Deny"],
+                    "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.namespace}}}}
+            }))?)
+            .await?;
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let probe: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "policy-probe"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+        }))?;
+        // The API server takes up a new policy asynchronously: wait until it refuses (a dry run writes nothing).
+        wait::until("the policy to refuse Deployments", SETTLE, || async {
+            match deployments.create(&PostParams { dry_run: true, ..PostParams::default() }, &probe).await {
+                Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
+                other => Err(format!("{:?}", other.map(|_| "accepted"))),
+            }
+        })
+        .await?;
+
+        let _operator = start_in_namespace(&ctx, "wasmcloud-host-operator").await?;
+        let api: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        api.create(&PostParams::default(), &host_config("hosts", &json!({"lattice": lattice(), "version": "1.4.2"})))
+            .await?;
+        let failed = wait::for_object(&api, "hosts", SETTLE, |whc: Option<&WasmCloudHostConfig>| {
+            whc.and_then(|w| condition(w, "Degraded"))
+                .is_some_and(|(status, reason, _)| status == "True" && reason == "ApplyFailed")
+        })
+        .await?;
+        let (_, _, message) = condition(&failed, "Degraded").expect("Degraded");
+        assert!(message.contains("Deployment") && message.contains("403"), "names what failed and how: {message}");
+        assert!(!message.contains("s3cret"), "never the API server's message: {message}");
+        assert_eq!(condition(&failed, "Ready").map(|c| c.1).as_deref(), Some("ApplyFailed"));
+        let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        assert!(config_maps.get_opt("hosts").await?.is_some(), "the children before it were applied");
+        assert!(deployments.get_opt("hosts").await?.is_none());
+        let status = failed.status.clone().unwrap_or_default();
+        assert_ne!(
+            status.observed_generation, failed.metadata.generation,
+            "a generation not brought in line is not reported as observed"
+        );
+
+        // The refusal goes: the retry brings everything in line.
+        bindings.delete(&name, &DeleteParams::default()).await?;
+        policies.delete(&name, &DeleteParams::default()).await?;
+        wait_ready(&api, "hosts", "True").await?;
+        let recovered = api.get("hosts").await?;
+        assert_eq!(condition(&recovered, "Degraded").map(|c| c.0).as_deref(), Some("False"));
         Ok(())
     })
     .await;

@@ -106,18 +106,6 @@ fn watch_for_two_leaders(
     })
 }
 
-fn signal(process: &OperatorProcess, name: &str) -> anyhow::Result<()> {
-    let pid = process
-        .child
-        .id()
-        .ok_or_else(|| anyhow::anyhow!("{} has no pid", process.name))?;
-    let status = std::process::Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .status()?;
-    anyhow::ensure!(status.success(), "kill -{name} {pid} failed");
-    Ok(())
-}
-
 async fn takeover(binary: &str) {
     with_namespace("leader", |ctx| async move {
         let first = start(&ctx, binary).await?;
@@ -133,7 +121,7 @@ async fn takeover(binary: &str) {
 
         // SIGTERM: the leader releases its lease and exits quickly; the standby takes over at once.
         let stopped = tokio::time::Instant::now();
-        signal(&pair[leader], "TERM")?;
+        pair[leader].signal("TERM")?;
         let exited = tokio::time::timeout(SIGTERM_EXIT, pair[leader].child.wait()).await;
         anyhow::ensure!(
             exited.is_ok(),
@@ -149,7 +137,7 @@ async fn takeover(binary: &str) {
             *ports = vec![pair[0].metrics_port, pair[1].metrics_port];
         }
         let killed = tokio::time::Instant::now();
-        signal(&pair[standby], "KILL")?;
+        pair[standby].signal("KILL")?;
         leader_of(&[&pair[leader]], LEASE_BOUND + Duration::from_secs(3)).await?;
         eprintln!("{binary}: SIGKILL takeover in {:?}", killed.elapsed());
         sampler.abort();

@@ -79,7 +79,8 @@ impl std::fmt::Debug for Context {
 }
 
 /// Runs a binary: `controllers` is started once this process may reconcile (at once, or when it becomes
-/// leader). On SIGTERM it is told to stop ([`Context::shutdown`]) and gets [`shutdown::GRACE`] to finish
+/// leader), with `checks` (every readiness check it registers) declared not ready just before, so /readyz
+/// never answers ready while the controllers are still setting up. On SIGTERM it is told to stop ([`Context::shutdown`]) and gets [`shutdown::GRACE`] to finish
 /// the reconciles in flight; when leadership is lost it is dropped at once (its writes are already
 /// refused by the write gate).
 pub async fn run<F, Fut>(
@@ -87,6 +88,7 @@ pub async fn run<F, Fut>(
     version: &'static str,
     common: CommonArgs,
     required_crds: &[RequiredCrd],
+    checks: &[&'static str],
     controllers: F,
 ) -> anyhow::Result<()>
 where
@@ -166,6 +168,7 @@ where
             () = shutdown::signal() => return finish(stop_admin, admin_task, Ok(())).await,
         };
         metrics.leader.set(1);
+        context.readiness.declare(checks);
         let running = controllers(context);
         tokio::pin!(running);
         let outcome = tokio::select! {
@@ -184,6 +187,7 @@ where
         outcome
     } else {
         metrics.leader.set(1);
+        context.readiness.declare(checks);
         let running = controllers(context);
         tokio::pin!(running);
         tokio::select! {

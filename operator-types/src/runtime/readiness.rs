@@ -15,12 +15,25 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Registers a check that starts out not ready and returns the handle that flips it.
+    /// Registers a check that starts out not ready and returns the handle that flips it; a check already
+    /// declared ([`Readiness::declare`]) is handed out as it is.
     pub fn register(&self, name: &'static str) -> ReadinessCheck {
-        self.lock().push((name, false));
+        let mut checks = self.lock();
+        if !checks.iter().any(|(n, _)| *n == name) {
+            checks.push((name, false));
+        }
+        drop(checks);
         ReadinessCheck {
             readiness: self.clone(),
             name,
+        }
+    }
+
+    /// Registers `names`, not ready, before the parts of the binary that own them start: /readyz can't
+    /// answer ready in the moment between the admin server starting and a check's owner registering it.
+    pub fn declare(&self, names: &[&'static str]) {
+        for name in names {
+            self.register(name);
         }
     }
 
@@ -145,6 +158,26 @@ mod tests {
         assert!(readiness.failing().is_empty());
         nats.set(false);
         assert_eq!(readiness.failing(), vec!["nats"]);
+    }
+
+    #[test]
+    fn declared_checks_are_not_ready_before_their_owner_registers_them() {
+        let readiness = Readiness::default();
+        readiness.declare(&["nats", "caches"]);
+        assert_eq!(
+            readiness.failing(),
+            vec!["nats", "caches"],
+            "declared, nobody has them yet"
+        );
+        let nats = readiness.register("nats");
+        nats.set(true);
+        assert_eq!(
+            readiness.failing(),
+            vec!["caches"],
+            "the owner's handle is the declared check"
+        );
+        readiness.register("caches").set(true);
+        assert!(readiness.failing().is_empty());
     }
 
     #[tokio::test]
