@@ -10,7 +10,7 @@ use wasmcloud_operator_types::Application;
 use wasmcloud_operator_types::contract::annotations;
 use wasmcloud_operator_types::host_config::LatticeApp;
 
-/// At most this many apps are listed in a host config's status (`appCount` has them all), so the status
+/// At most this many apps are listed in a host config's status (`app_count` has them all), so the status
 /// stays small whatever a namespace deploys.
 pub const MAX_LISTED: usize = 100;
 
@@ -98,7 +98,7 @@ impl AppIndex {
             .map(|((namespace, name), e)| LatticeApp {
                 name: name.clone(),
                 namespace: Some(namespace.clone()),
-                version: e.version.clone(),
+                version: e.version.clone().unwrap_or_default(),
                 phase: e.phase.clone(),
             })
             .collect();

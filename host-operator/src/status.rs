@@ -295,7 +295,7 @@ mod tests {
         let apps = vec![LatticeApp {
             name: "shop".into(),
             namespace: Some("east".into()),
-            version: None,
+            version: String::new(),
             phase: None,
         }];
         let first = compute(

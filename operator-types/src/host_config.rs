@@ -30,7 +30,7 @@ pub const DEFAULT_NATS_LEAF_IMAGE: &str = "nats:2.10-alpine";
     printcolumn = r#"{"name":"Lattice","type":"string","jsonPath":".spec.lattice"}"#,
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".status.workloadKind"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.readyHosts"}"#,
-    printcolumn = r#"{"name":"Apps","type":"integer","jsonPath":".status.appCount"}"#,
+    printcolumn = r#"{"name":"Apps","type":"integer","jsonPath":".status.app_count"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -371,12 +371,16 @@ pub struct WasmCloudHostConfigStatus {
     /// `ready/desired`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_hosts: Option<String>,
-    /// Applications deployed to this lattice (from the Application objects in the cluster).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Applications deployed to this lattice (from the Application objects in the cluster). Always
+    /// written, empty or not: the wasmcloud-operator's v1alpha1 (same group, version and kind) requires
+    /// it, so a rolled-back old operator can still read every object.
+    #[serde(default)]
     #[schemars(extend("maxItems" = 10000))]
     pub apps: Vec<LatticeApp>,
-    /// Number of entries in `apps`.
-    #[serde(default)]
+    /// Number of Applications on the lattice (`apps` lists at most 100). Spelled `app_count`, as the
+    /// wasmcloud-operator's v1alpha1 had it: a field keeps its name within an API version, and the old
+    /// operator (and scripts written for it) read it by that name.
+    #[serde(default, rename = "app_count")]
     pub app_count: u32,
 }
 
@@ -389,9 +393,9 @@ pub struct LatticeApp {
     /// Namespace of the Application object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Deployed version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    /// Deployed version; empty while none is. Always written: the old operator's v1alpha1 requires it.
+    #[serde(default)]
+    pub version: String,
     /// wadm status phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
@@ -662,7 +666,7 @@ mod tests {
             "metadata": {"name": "hosts", "namespace": "ns", "uid": "u1", "labels": {"team": "a"},
                          "annotations": {"note": "big"}},
             "spec": {"lattice": "blue", "version": "1.4.2", "hostReplicas": 3, "hostLabels": {"zone": "east"}},
-            "status": {"appCount": 2}
+            "status": {"app_count": 2}
         }))
         .expect("a valid host config");
         whc.keep_identity_and_lattice();

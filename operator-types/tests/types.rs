@@ -234,7 +234,7 @@ fn lattice_choice_follows_the_contract() {
 }
 
 #[test]
-fn status_serializes_in_camel_case_with_workload_kind() {
+fn status_serializes_in_camel_case_with_workload_kind_and_the_old_operators_app_fields() {
     let status = wasmcloud_operator_types::WasmCloudHostConfigStatus {
         workload_kind: Some(WorkloadKind::DaemonSet),
         ready_hosts: Some("2/3".into()),
@@ -244,5 +244,52 @@ fn status_serializes_in_camel_case_with_workload_kind() {
     let json = serde_json::to_value(&status).expect("serializes");
     assert_eq!(json["workloadKind"], "DaemonSet");
     assert_eq!(json["readyHosts"], "2/3");
-    assert_eq!(json["appCount"], 4);
+    assert_eq!(json["app_count"], 4, "spelled as in the old operator's v1alpha1");
+    assert_eq!(json["apps"], serde_json::json!([]), "written even when empty");
+}
+
+/// The status as the wasmcloud-operator (0.5.x) reads it (reference/upstream-operator.md §1.4): snake_case,
+/// `apps` and `app_count` required, each app a `name` and a `version` string. Its reconciles list every
+/// host config, so one status it can't read fails all of them.
+#[derive(serde::Deserialize, Debug)]
+struct OldOperatorStatus {
+    apps: Vec<OldOperatorApp>,
+    app_count: u32,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct OldOperatorApp {
+    #[allow(dead_code)] // read to prove it is there
+    name: String,
+    #[allow(dead_code)]
+    version: String,
+}
+
+#[test]
+fn every_status_the_host_operator_writes_is_readable_by_the_old_operator() {
+    use wasmcloud_operator_types::host_config::LatticeApp;
+    let empty = wasmcloud_operator_types::WasmCloudHostConfigStatus::default();
+    let listed = wasmcloud_operator_types::WasmCloudHostConfigStatus {
+        apps: vec![
+            LatticeApp {
+                name: "shop".into(),
+                namespace: Some("east".into()),
+                version: "v1".into(),
+                phase: Some("Deployed".into()),
+            },
+            LatticeApp {
+                name: "new".into(),
+                ..LatticeApp::default()
+            },
+        ],
+        app_count: 2,
+        ..Default::default()
+    };
+    for status in [empty, listed] {
+        let json = serde_json::to_value(&status).expect("serializes");
+        let old: OldOperatorStatus = serde_json::from_value(json.clone())
+            .unwrap_or_else(|e| panic!("the old operator can't read {json}: {e}"));
+        assert_eq!(old.app_count, status.app_count);
+        assert_eq!(old.apps.len(), status.apps.len());
+    }
 }

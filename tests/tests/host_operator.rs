@@ -668,10 +668,10 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
             (
                 listed.name.as_str(),
                 listed.namespace.as_deref(),
-                listed.version.as_deref(),
+                listed.version.as_str(),
                 listed.phase.as_deref()
             ),
-            ("shop", Some(namespace.as_str()), Some("v1"), Some("Deployed"))
+            ("shop", Some(namespace.as_str()), "v1", Some("Deployed"))
         );
 
         apps.delete("shop", &DeleteParams::default()).await?;
@@ -680,6 +680,27 @@ async fn applications_on_the_lattice_are_listed_in_the_status() {
                 .is_some_and(|s| s.app_count == 0 && s.apps.is_empty())
         })
         .await?;
+        // As stored (the CRD schema keeps them): the old operator's v1alpha1 fields, present when empty.
+        let stored = ctx
+            .env
+            .kubectl()
+            .args([
+                "get",
+                "wasmcloudhostconfig",
+                "app-hosts",
+                "-n",
+                &ctx.namespace,
+                "-o",
+                "json",
+            ])
+            .output()?;
+        let stored: serde_json::Value = serde_json::from_slice(&stored.stdout)?;
+        assert_eq!(
+            (&stored["status"]["apps"], &stored["status"]["app_count"]),
+            (&json!([]), &json!(0)),
+            "readable by the old operator after a rollback: {}",
+            stored["status"]
+        );
         // Listing apps is a status change only. Every one of these reconciles read the children before;
         // now only one that something else caused (the Deployment's status can still move) may.
         let metrics = operator.metrics().await?;
