@@ -19,30 +19,46 @@ use wasmcloud_operator_types::runtime::watch_config;
 use wasmcloud_operator_types::runtime::{app, readiness};
 use wasmcloud_operator_types::{Application, WasmCloudHostConfig};
 
+use crate::mirror::{self, Mirror, MirrorArgs, Trigger};
 use crate::reconcile::{Context, Error, reconcile};
 use crate::wadm::Wadm;
 
 /// Runs the controller until the stream ends.
-pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<String>) -> anyhow::Result<()> {
+pub async fn run(
+    shared: app::Context,
+    nats: Nats,
+    default_lattice: Option<String>,
+    mirror_args: MirrorArgs,
+) -> anyhow::Result<()> {
     let client = shared.client.clone();
     let caches = shared.readiness.register("caches");
     let (apps, writer) = reflector::store();
+    let (host_configs, host_config_writer) = reflector::store::<WasmCloudHostConfig>();
+    let (mirror_trigger, mirror_triggers) = tokio::sync::mpsc::unbounded_channel();
+    let mirror_trigger = mirror_args.mirror_wadm_models.then_some(mirror_trigger);
+    let application_trigger = mirror_trigger.clone();
+    let (mirrors_of, configs_of) = (apps.clone(), host_configs.clone());
+    let configured = mirror_args.mirror_namespace.clone();
     let applications = reflector::reflector(
         writer,
         watcher(shared.api::<Application>(), watch_config::all())
             .backoff(watch_backoff())
             .modify(watch_config::slim),
     )
+    .inspect(move |event| {
+        if let (Some(trigger), Ok(event)) = (&application_trigger, event) {
+            mirror::on_application_event(event, &mirrors_of, &configs_of, configured.as_deref(), trigger);
+        }
+    })
     .applied_objects();
     let controller = shared.graceful(
         Controller::for_stream(log_errors(applications, "Applications"), apps.clone()),
         16,
     );
 
-    let (host_configs, writer) = reflector::store::<WasmCloudHostConfig>();
     let host_config_changes = log_errors(
         reflector::reflector(
-            writer,
+            host_config_writer,
             watcher(shared.api::<WasmCloudHostConfig>(), watch_config::all())
                 .backoff(watch_backoff())
                 .modify(WasmCloudHostConfig::keep_identity_and_lattice),
@@ -53,7 +69,12 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
     let same_namespace = apps.clone();
     let status_apps = apps.clone();
     let subscription = nats.client.subscribe("wadm.status.*.*").await?;
-    let reconnects = each_connect(nats.connections.clone());
+    let reconnect_trigger = mirror_trigger.clone();
+    let reconnects = each_connect(nats.connections.clone()).inspect(move |()| {
+        if let Some(trigger) = &reconnect_trigger {
+            let _ = trigger.send(None);
+        }
+    });
 
     let reporter = runner::reporter(binaries::APP_STATUS_BRIDGE);
     let context = Arc::new(Context::new(
@@ -65,6 +86,21 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
         default_lattice,
         CacheGate::new(&shared.readiness, &["caches", "host-configs"]),
     ));
+    if let Some(trigger) = &mirror_trigger {
+        spawn_mirror(
+            Mirror {
+                client: client.clone(),
+                wadm: Wadm::new(nats.client.clone()),
+                recorder: Recorder::new(client.clone(), runner::reporter(binaries::APP_STATUS_BRIDGE)),
+                apps: apps.clone(),
+                host_configs: host_configs.clone(),
+                namespace: mirror_args.mirror_namespace.clone(),
+            },
+            (trigger.clone(), mirror_triggers),
+            nats.client.clone(),
+            CacheGate::new(&shared.readiness, &["caches", "host-configs"]),
+        );
+    }
     tokio::spawn(readiness::when_store_ready(apps.clone(), caches));
     tokio::spawn(readiness::when_store_ready(
         host_configs,
@@ -74,6 +110,9 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
     let results = controller
         // A host config's lattice decides the lattice of the Applications in its namespace.
         .watches_stream(host_config_changes, move |config| {
+            if let Some(trigger) = &mirror_trigger {
+                let _ = trigger.send(Some(config.spec.lattice.clone()));
+            }
             let namespace = config.namespace();
             same_namespace
                 .state()
@@ -96,6 +135,21 @@ pub async fn run(shared: app::Context, nats: Nats, default_lattice: Option<Strin
         .run(timed_reconcile, error_policy, context);
     runner::drain(results).await;
     Ok(())
+}
+
+/// Starts the mirror (once the caches have listed) and the watch of wadm's manifest bucket that feeds it.
+fn spawn_mirror(
+    mirror: Mirror,
+    (trigger, triggers): (Trigger, tokio::sync::mpsc::UnboundedReceiver<Option<String>>),
+    nats: async_nats::Client,
+    listed: CacheGate,
+) {
+    let host_configs = mirror.host_configs.clone();
+    tokio::spawn(async move {
+        listed.open().await;
+        mirror.run(triggers).await;
+    });
+    tokio::spawn(mirror::follow_manifests(nats, host_configs, trigger));
 }
 
 /// The Applications named `name` whose status says they live in `lattice`.

@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod group_check;
 pub mod manifest;
+pub mod mirror;
 pub mod provenance;
 pub mod reconcile;
 pub mod status;
@@ -43,6 +44,9 @@ pub struct Args {
     /// from the WasmCloudHostConfigs in their namespace.
     #[arg(long, env = "DEFAULT_LATTICE")]
     pub default_lattice: Option<String>,
+
+    #[command(flatten)]
+    pub mirror: mirror::MirrorArgs,
 }
 
 /// Runs until SIGTERM.
@@ -51,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         common,
         nats: nats_args,
         default_lattice,
+        mirror,
     } = args;
     Box::pin(app::run(
         binaries::APP_STATUS_BRIDGE,
@@ -62,7 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             group_check::check(&context.client).await?;
             let connected = context.readiness.register("nats");
             let nats = nats::connect(&nats_args, binaries::APP_STATUS_BRIDGE, connected).await?;
-            Box::pin(controller::run(context, nats, default_lattice)).await
+            Box::pin(controller::run(context, nats, default_lattice, mirror)).await
         },
     ))
     .await

@@ -24,10 +24,10 @@ use wasmcloud_operator_types::runtime::readiness::CacheGate;
 use wasmcloud_operator_types::runtime::tracker::ReconcileTracker;
 use wasmcloud_operator_types::{Application, ApplicationStatus, WasmCloudHostConfig};
 
-use crate::manifest;
 use crate::provenance::{self, Provenance};
 use crate::status::{self, Sync};
 use crate::wadm::{ModelVersion, Wadm, WadmError};
+use crate::{manifest, mirror};
 
 /// Name of this controller in metrics.
 pub const CONTROLLER: &str = "application";
@@ -121,6 +121,12 @@ impl runner::ReconcileError for Error {
 
 #[tracing::instrument(skip_all, fields(name = %app.name_any(), namespace = app.namespace().unwrap_or_default()))]
 pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if mirror::is_mirror(&app) {
+        // A mirror has no finalizer and never reaches wadm: deleting it leaves the model alone.
+        return observe_mirror(&app, &ctx)
+            .await
+            .map_err(|e| Error(finalizer::Error::ApplyFailed(e)));
+    }
     let namespace = app.namespace().unwrap_or_default();
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
     let outcome = finalizer(&api, APPLICATION_FINALIZER, app, |event| async {
@@ -131,6 +137,18 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     })
     .await?;
     Ok(outcome)
+}
+
+/// A mirror's reconcile: its spec set back if edited, wadm's status shown; nothing written to wadm.
+async fn observe_mirror(app: &Application, ctx: &Context) -> Result<Action, StepError> {
+    match mirror::observe(app, &ctx.wadm, &ctx.client, &ctx.recorder).await? {
+        Some((lattice, sync, wadm_status)) => {
+            write_status(app, ctx, Some(&lattice), &sync, &wadm_status).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+        // The model is gone: the mirror task removes the object.
+        None => Ok(Action::await_change()),
+    }
 }
 
 /// The lattice of `app` under the contract's rule.
@@ -155,6 +173,7 @@ fn earlier_claim(app: &Application, lattice: &str, ctx: &Context) -> Option<Stri
         .state()
         .iter()
         .filter(|other| other.name_any() == app.name_any() && other.namespace() != app.namespace())
+        .filter(|other| !mirror::is_mirror(other))
         .filter(|other| other.status.as_ref().and_then(|s| s.lattice.as_deref()) == Some(lattice))
         .filter(|other| (other.creation_timestamp(), other.namespace()) < mine)
         .map(|other| format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()))

@@ -8,13 +8,11 @@
 use std::sync::Arc;
 
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 use wasmcloud_app_status_bridge::reconcile::{Context, reconcile};
 use wasmcloud_operator_types::contract::{APPLICATION_FINALIZER, annotations, condition_types, reasons};
 use wasmcloud_operator_types::runtime::controller::{ReconcileError, reporter};
-use wasmcloud_operator_types::runtime::fake_api::{FakeApi, Recorded};
+use wasmcloud_operator_types::runtime::fake_api::{FakeApi, Recorded, listed_store};
 use wasmcloud_operator_types::runtime::fake_wadm::{FakeWadm, WadmRequest};
 use wasmcloud_operator_types::runtime::metrics::Metrics;
 use wasmcloud_operator_types::runtime::readiness::{CacheGate, Readiness};
@@ -39,20 +37,6 @@ fn host_config(lattice: &str) -> WasmCloudHostConfig {
         "spec": {"lattice": lattice, "version": "1.4.2"},
     }))
     .expect("host config")
-}
-
-/// A store holding exactly `objects`, as a watch that has listed them would.
-fn store_of<K>(objects: Vec<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
-{
-    let (store, mut writer) = reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for object in objects {
-        writer.apply_watcher_event(&watcher::Event::InitApply(object));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    store
 }
 
 /// The environment of one bridge: the API server and wadm, and the lattice of the host config in `east`.
@@ -89,8 +73,8 @@ impl World {
             Metrics::new().expect("metrics"),
             Recorder::new(client, reporter("wasmcloud-app-status-bridge")),
             (
-                store_of(vec![app.clone()]),
-                store_of(vec![host_config(&self.lattice)]),
+                listed_store(vec![app.clone()]),
+                listed_store(vec![host_config(&self.lattice)]),
             ),
             None,
             CacheGate::new(&Readiness::default(), &[]),

@@ -24,6 +24,9 @@ pub mod labels {
     pub const LATTICE: &str = "wasmcloud.dev/lattice";
     /// The wadm application an app Service serves.
     pub const APP: &str = "wasmcloud.dev/app";
+    /// `"true"` on an Application the app-status-bridge created to show a wadm model no Application owns
+    /// (`--mirror-wadm-models`): read-only, never written to wadm.
+    pub const MIRROR: &str = "k8s.wasmcloud.dev/mirror";
     /// Prefix of the pod label that mirrors each `hostLabels` entry: `host-label.k8s.wasmcloud.dev/<key>`.
     pub const HOST_LABEL_PREFIX: &str = "host-label.k8s.wasmcloud.dev/";
 
@@ -62,6 +65,13 @@ pub mod annotations {
     /// On an Application: `"true"` takes over a model of the same name that wadm holds without this
     /// object's mark (put by `wash`, another cluster or another object); without it such a model is a conflict.
     pub const ADOPT_MODEL: &str = "k8s.wasmcloud.dev/adopt-model";
+    /// On a mirror Application: `<lattice>/<model>`, the wadm model it shows.
+    pub const MIRROR_OF: &str = "k8s.wasmcloud.dev/mirror-of";
+    /// On a mirror Application: what it is and how to take ownership, for people.
+    pub const MIRROR_NOTE: &str = "k8s.wasmcloud.dev/mirror-note";
+    /// Argo CD's per-object comparison options; `IgnoreExtraneous` on a mirror keeps it from making an
+    /// Argo CD application OutOfSync.
+    pub const ARGOCD_COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
     /// On a Service created for an app whose name is not a valid Service name: the original name.
     pub const ORIGINAL_APP_NAME: &str = "wasmcloud.dev/app-name";
     /// On host pod templates: the checksum of every Secret and ConfigMap the hosts read, so a change rolls them.
@@ -107,6 +117,8 @@ pub mod reasons {
     pub const LATTICE_UNKNOWN: &str = "LatticeUnknown";
     /// An Application moved to another lattice; its model left the previous one.
     pub const LATTICE_CHANGED: &str = "LatticeChanged";
+    /// A mirror Application's spec was edited; it was set back to the model's.
+    pub const MIRROR_READ_ONLY: &str = "MirrorReadOnly";
 }
 
 /// The names of the three binaries (also their managed-by label values and leader-election lease names).

@@ -1,7 +1,8 @@
 //! The app-status-bridge with a real wadm and simulated hosts (a test double): an Application reaches
 //! Deployed and Ready, edits deploy new versions, deletion removes the model from wadm, the phase follows
 //! wadm when hosts go away, bad input is reported, steady state writes nothing, and a reconcile in flight
-//! at SIGTERM finishes its wadm calls and its status write before the process exits.
+//! at SIGTERM finishes its wadm calls and its status write before the process exits; with
+//! `--mirror-wadm-models`, models no Application owns show as read-only mirrors until taken over.
 
 use std::time::Duration;
 
@@ -545,6 +546,109 @@ async fn a_reconcile_in_flight_at_sigterm_finishes_its_wadm_calls_and_status_wri
                 && v["version"].as_str() == status.deployed_version.as_deref()),
             "wadm holds and deploys what the status says: {versions:?} vs {status:?}"
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wadm_models_no_application_owns_show_as_read_only_mirrors_until_someone_takes_them_over() {
+    use wasmcloud_operator_tests::events::{regards, wait_for_event};
+    use wasmcloud_operator_types::WasmCloudHostConfig;
+    with_namespace("app-mirror", |ctx| async move {
+        let lattice = lattice();
+        // A host config names the lattice: its namespace is where the lattice's mirrors live.
+        let configs: Api<WasmCloudHostConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        configs
+            .create(&PostParams::default(), &serde_json::from_value(json!({
+                "apiVersion": "k8s.wasmcloud.dev/v1alpha1", "kind": "WasmCloudHostConfig",
+                "metadata": {"name": "hosts"}, "spec": {"lattice": lattice, "version": "1.4.2"}}))?)
+            .await?;
+        let _bridge = wasmcloud_operator_tests::process::start_in_namespace_with(
+            &ctx,
+            "wasmcloud-app-status-bridge",
+            &["--mirror-wadm-models"],
+        )
+        .await?;
+        let wadm = WadmApi::new(ctx.env.nats().await?, &lattice);
+        let api: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+
+        // `wash app put` and `wash app deploy`: a model no Application owns.
+        let fixture = std::fs::read_to_string(TestEnv::repo_root().join("operator-types/tests/fixtures/wadm-oam/echo.yaml"))?;
+        wadm.put(&fixture).await?;
+        wadm.deploy("echo", None).await?;
+        let shown = |app: Option<&Application>| {
+            app.and_then(|a| a.status.as_ref()).is_some_and(|s| s.deployed_version.is_some())
+        };
+        let mirror = wait::for_object(&api, "echo", SETTLE, shown).await?;
+        assert_eq!(mirror.labels().get("k8s.wasmcloud.dev/mirror").map(String::as_str), Some("true"));
+        let notes = mirror.annotations();
+        assert_eq!(notes.get("k8s.wasmcloud.dev/mirror-of"), Some(&format!("{lattice}/echo")));
+        assert_eq!(notes.get("argocd.argoproj.io/compare-options").map(String::as_str), Some("IgnoreExtraneous"));
+        assert!(mirror.finalizers().is_empty(), "a mirror has no finalizer: deleting it can't touch wadm");
+        let status = mirror.status.clone().expect("status");
+        assert_eq!(status.lattice.as_deref(), Some(lattice.as_str()));
+        assert_eq!(condition(&mirror, "Synced").map(|c| c.1).as_deref(), Some("Deployed"));
+        let listed = ctx.env.kubectl().args(["get", "applications", "-A"]).output()?;
+        let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+        assert!(
+            listed.lines().any(|l| l.contains(&ctx.namespace) && l.contains("echo") && l.contains(&lattice)),
+            "kubectl get applications -A shows it with its lattice: {listed}"
+        );
+        let before = stored_versions(&wadm, "echo").await?;
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let early = events.list(&ListParams::default()).await?;
+        assert!(
+            !early.items.iter().any(|e| e.reason.as_deref() == Some("MirrorReadOnly")),
+            "an unedited mirror is never set back (the model's spec is what it holds)"
+        );
+
+        // Edited: set back to the model, with a Warning Event; nothing reaches wadm.
+        let edit = json!({"spec": {"components": [{"name": "other", "type": "component", "properties": {"image": "x"}}]}});
+        api.patch("echo", &PatchParams::default(), &Patch::Merge(&edit)).await?;
+        let original = mirror.spec.clone();
+        wait::for_object(&api, "echo", SETTLE, move |app: Option<&Application>| {
+            app.is_some_and(|a| a.spec == original && a.metadata.generation > mirror.metadata.generation)
+        })
+        .await?;
+        let event = wait_for_event(&ctx, "MirrorReadOnly", |e| regards(e, "echo")).await?;
+        assert!(event.note.unwrap_or_default().contains("adopt-model"), "says how to take it over");
+        assert_eq!(stored_versions(&wadm, "echo").await?, before, "nothing put");
+
+        // Deleted: it comes back while the model exists; wadm keeps running it.
+        let first_uid = api.get("echo").await?.uid();
+        api.delete("echo", &DeleteParams::default()).await?;
+        wait::for_object(&api, "echo", SETTLE, |app: Option<&Application>| {
+            app.is_some_and(|a| a.uid() != first_uid && shown(Some(a)))
+        })
+        .await?;
+        assert_eq!(stored_versions(&wadm, "echo").await?, before, "deleting a mirror leaves wadm alone");
+
+        // Taken over: without the mirror label and with adopt-model it is an Application like any other.
+        let take = json!({"metadata": {"labels": {"k8s.wasmcloud.dev/mirror": null},
+            "annotations": {"k8s.wasmcloud.dev/adopt-model": "true", "k8s.wasmcloud.dev/mirror-of": null}}});
+        api.patch("echo", &PatchParams::default(), &Patch::Merge(&take)).await?;
+        let adopted = wait::for_object(&api, "echo", SETTLE, |app: Option<&Application>| {
+            app.is_some_and(|a| a.finalizers().iter().any(|f| f == "k8s.wasmcloud.dev/wadm-cleanup"))
+        })
+        .await?;
+        wait_synced(&api, "echo", "Deployed").await?;
+        let versions = stored_versions(&wadm, "echo").await?;
+        let newest = versions.last().and_then(|v| v["version"].as_str()).unwrap_or_default().to_string();
+        let stored = wadm.call("get", Some("echo"), serde_json::to_vec(&json!({"version": newest}))?).await?;
+        assert_eq!(
+            stored.pointer("/manifest/metadata/annotations/k8s.wasmcloud.dev~1owner-uid").and_then(Value::as_str),
+            adopted.uid().as_deref(),
+            "the bridge put its own version: {stored}"
+        );
+
+        // A model that leaves wadm takes its mirror with it.
+        let mut other = serde_yaml::from_str::<Value>(&fixture)?;
+        other["metadata"]["name"] = json!("echo-two");
+        wadm.put(&serde_json::to_string(&other)?).await?;
+        wait::for_object(&api, "echo-two", SETTLE, |app: Option<&Application>| app.is_some()).await?;
+        wadm.delete("echo-two").await?;
+        wait::until_gone(&api, "echo-two", SETTLE).await?;
         Ok(())
     })
     .await;

@@ -682,7 +682,11 @@ async fn each_chart_grants_exactly_its_checked_in_permissions() {
             .delete(&other, &kube::api::DeleteParams::background())
             .await;
         for (_, short) in RELEASES {
-            for release in [format!("{ns}-{short}-all"), format!("{ns}-{short}-one")] {
+            for release in [
+                format!("{ns}-{short}-all"),
+                format!("{ns}-{short}-one"),
+                format!("{ns}-{short}-mirror"),
+            ] {
                 let _ = run(ctx.env.helm().args(["uninstall", &release, "-n", &ns]), None);
             }
         }
@@ -736,6 +740,13 @@ fn check_rbac(ctx: &TestContext, other: &str) -> anyhow::Result<()> {
         install(&one, &["--set", &watch])?;
         compare(chart, &one, other, &["cluster", "watched"])?;
         compare(chart, &one, ns, &["cluster", "lease"])?;
+
+        if chart == "app-status-bridge" {
+            // The mirror of wadm models adds its rows, only when it is on.
+            let mirror = format!("{ns}-{short}-mirror");
+            install(&mirror, &["--set", "mirrorWadmModels.enabled=true"])?;
+            compare(chart, &mirror, ns, &["cluster", "lease", "watched", "mirror"])?;
+        }
     }
     Ok(())
 }

@@ -9,6 +9,13 @@ result and a test compares it with `kubectl auth can-i --list`). No wildcards.
 - apiGroups: [core.oam.dev]
   resources: [applications]
   verbs: [list, watch, patch]
+{{- if .Values.mirrorWadmModels.enabled }}
+# Mirrors of wadm models no Application owns: created (never applied over an existing object) and deleted
+# (with the mirror's uid as a precondition) when their model goes or gets an owner.
+- apiGroups: [core.oam.dev]
+  resources: [applications]
+  verbs: [create, delete]
+{{- end }}
 # Phase, conditions and versions (server-side apply of the status alone).
 - apiGroups: [core.oam.dev]
   resources: [applications/status]

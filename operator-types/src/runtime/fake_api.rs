@@ -262,6 +262,22 @@ impl FakeApi {
     }
 }
 
+/// A reflector store holding exactly `objects`, as a watch that has listed them leaves it (ready), for
+/// reconciles that read caches.
+pub fn listed_store<K>(objects: Vec<K>) -> kube::runtime::reflector::Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    use kube::runtime::{reflector, watcher};
+    let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    store
+}
+
 /// The name segment of an object URL (`.../<resource>/<name>[/<subresource>]`), none for a collection.
 fn object_name(path: &str) -> Option<String> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

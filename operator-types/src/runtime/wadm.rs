@@ -76,6 +76,17 @@ impl Transport for OverNats {
     }
 }
 
+/// One model of a lattice, as wadm lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    /// The newest stored version.
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub deployed_version: Option<String>,
+}
+
 /// wadm's API.
 #[derive(Debug, Clone)]
 pub struct Wadm {
@@ -128,24 +139,24 @@ impl Wadm {
         }
     }
 
-    /// The deployed version of every deployed model in `lattice`, by name.
-    pub async fn deployed(&self, lattice: &str) -> Result<Vec<(String, String)>, WadmError> {
+    /// Every model stored in `lattice`.
+    pub async fn models(&self, lattice: &str) -> Result<Vec<ModelSummary>, WadmError> {
         let reply = self.call(lattice, "get", Vec::new()).await?;
         if result(&reply) != "success" {
             return Err(WadmError::Rejected(message(&reply)));
         }
-        let models = reply
-            .get("models")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        Ok(models
-            .iter()
-            .filter_map(|model| {
-                let name = model.get("name")?.as_str()?;
-                let version = model.get("deployed_version")?.as_str()?;
-                Some((name.to_string(), version.to_string()))
-            })
+        Ok(serde_json::from_value(
+            reply.get("models").cloned().unwrap_or(json!([])),
+        )?)
+    }
+
+    /// The deployed version of every deployed model in `lattice`, by name.
+    pub async fn deployed(&self, lattice: &str) -> Result<Vec<(String, String)>, WadmError> {
+        Ok(self
+            .models(lattice)
+            .await?
+            .into_iter()
+            .filter_map(|model| Some((model.name, model.deployed_version?)))
             .collect())
     }
 
