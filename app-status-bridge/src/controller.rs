@@ -81,7 +81,7 @@ pub async fn run(
         client.clone(),
         Wadm::new(nats.client.clone()),
         shared.metrics.clone(),
-        Recorder::new(client.clone(), reporter),
+        Recorder::new(client.clone(), reporter.clone()),
         (apps.clone(), host_configs.clone()),
         default_lattice,
         CacheGate::new(&shared.readiness, &["caches", "host-configs"]),
@@ -91,14 +91,14 @@ pub async fn run(
             Mirror {
                 client: client.clone(),
                 wadm: Wadm::new(nats.client.clone()),
-                recorder: Recorder::new(client.clone(), runner::reporter(binaries::APP_STATUS_BRIDGE)),
+                recorder: Recorder::new(client.clone(), reporter),
                 apps: apps.clone(),
                 host_configs: host_configs.clone(),
                 namespace: mirror_args.mirror_namespace.clone(),
             },
             (trigger.clone(), mirror_triggers),
             nats.client.clone(),
-            CacheGate::new(&shared.readiness, &["caches", "host-configs"]),
+            context.listed.clone(),
         );
     }
     tokio::spawn(readiness::when_store_ready(apps.clone(), caches));

@@ -404,16 +404,23 @@ pub async fn observe(
     let wanted: Option<ApplicationSpec> = serde_json::from_value(spec.clone()).ok();
     if wanted.as_ref().is_some_and(|wanted| *wanted != app.spec) {
         let api: Api<Application> = Api::namespaced(client.clone(), &app.namespace().unwrap_or_default());
-        let set_back = json!([{"op": "replace", "path": "/spec", "value": spec}]);
-        let patch: json_patch::Patch = serde_json::from_value(set_back).map_err(WadmError::BadReply)?;
-        if let Err(error) = api
-            .patch(
-                &app.name_any(),
-                &PatchParams::default(),
-                &Patch::<()>::Json(patch),
-            )
-            .await
-        {
+        // A replace of the whole spec (not a merge): keys someone added go too.
+        let replace = serde_json::from_value::<json_patch::Patch>(
+            json!([{"op": "replace", "path": "/spec", "value": spec}]),
+        );
+        let outcome = match replace {
+            Ok(patch) => api
+                .patch(
+                    &app.name_any(),
+                    &PatchParams::default(),
+                    &Patch::<()>::Json(patch),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = outcome {
             tracing::warn!(%error, "could not set an edited mirror back");
         }
         let note = format!("the spec was edited; set back to model {name} of lattice {lattice}. {NOTE}");

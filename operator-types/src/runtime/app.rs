@@ -80,8 +80,8 @@ impl std::fmt::Debug for Context {
 
 /// Runs a binary: `controllers` is started once this process may reconcile (at once, or when it becomes
 /// leader), with `checks` (every readiness check it registers) declared not ready just before, so /readyz
-/// never answers ready while the controllers are still setting up. On SIGTERM it is told to stop ([`Context::shutdown`]) and gets [`shutdown::GRACE`] to finish
-/// the reconciles in flight; when leadership is lost it is dropped at once (its writes are already
+/// never answers ready while the controllers are still setting up. On SIGTERM it is told to stop
+/// ([`Context::shutdown`]) and gets [`shutdown::GRACE`] to finish the reconciles in flight; when leadership is lost it is dropped at once (its writes are already
 /// refused by the write gate).
 pub async fn run<F, Fut>(
     binary: &'static str,
@@ -152,6 +152,10 @@ where
     )
     .await?;
 
+    let start = move |context: Context| {
+        context.readiness.declare(checks);
+        controllers(context)
+    };
     let (stop, shutdown) = Shutdown::new();
     let context = Context {
         client: client.clone(),
@@ -168,8 +172,7 @@ where
             () = shutdown::signal() => return finish(stop_admin, admin_task, Ok(())).await,
         };
         metrics.leader.set(1);
-        context.readiness.declare(checks);
-        let running = controllers(context);
+        let running = start(context);
         tokio::pin!(running);
         let outcome = tokio::select! {
             result = &mut running => result,
@@ -187,8 +190,7 @@ where
         outcome
     } else {
         metrics.leader.set(1);
-        context.readiness.declare(checks);
-        let running = controllers(context);
+        let running = start(context);
         tokio::pin!(running);
         tokio::select! {
             result = &mut running => result,
